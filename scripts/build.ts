@@ -1,0 +1,19 @@
+// Builds dist/pixyz-scheduler: one executable with the runtime, the API, the migrations, the
+// built-in processes, the job harness and the docs assets inside. Run `bun run build`.
+import { join } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const outfile = join(root, "dist/pixyz-scheduler");
+const result = await Bun.build({
+  entrypoints: [join(root, "src/cli/main.ts")],
+  compile: { outfile },
+  minify: true,
+  sourcemap: "linked",
+  bytecode: true,
+  format: "esm",
+});
+if (!result.success) {
+  for (const log of result.logs) console.error(log);
+  process.exit(1);
+}
+console.log(`built ${outfile}`);

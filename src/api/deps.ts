@@ -1,0 +1,21 @@
+// What the HTTP layer needs from the rest of the daemon, and nothing more.
+import type { JobService } from "../daemon/job-service.ts";
+import type { WorkerConfig } from "../jobs/worker-config.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { ProcessRegistry } from "../scripts/registry.ts";
+import type { JobFolders } from "../storage/job-folders.ts";
+import type { JobStore } from "../store/job-store.ts";
+
+export interface ApiDeps {
+  version: string;
+  /** Lowercase hex SHA-256 of the API token. */
+  tokenSha256: string;
+  store: JobStore;
+  folders: JobFolders;
+  registry: ProcessRegistry;
+  jobs: JobService;
+  scheduler: Scheduler;
+  defaults: WorkerConfig;
+  logger: Logger;
+}

@@ -1,0 +1,41 @@
+// The original's error envelope: {"detail": {"code": 400, "message": "Bad Request", "details": "..."}}.
+// Every error the API answers goes through here, validation included (400, never 422).
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+const MESSAGES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  410: "Gone",
+  413: "Payload Too Large",
+  425: "Too early",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+  507: "Insufficient Storage",
+};
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly details: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(details);
+  }
+}
+
+export function envelope(status: number, details: string) {
+  return { detail: { code: status, message: MESSAGES[status] ?? "Error", details } };
+}
+
+export function errorResponse(c: Context, error: ApiError): Response {
+  for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+  return c.json(envelope(error.status, error.details), error.status);
+}
+
+export const badRequest = (details: string) => new ApiError(400, details);
+export const notFound = (details: string) => new ApiError(404, details);

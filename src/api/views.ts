@@ -1,0 +1,55 @@
+// Turns stored rows into the original's JSON shapes.
+import type { AttemptRow, JobRow } from "../store/schema.ts";
+
+/** ISO time with an explicit +00:00 offset (Python's fromisoformat before 3.11 rejects "Z"). */
+export function isoTime(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString().replace("Z", "+00:00");
+}
+
+function firstLine(text: string | null): string | null {
+  return text === null ? null : (text.split("\n")[0] ?? text);
+}
+
+export function jobState(job: JobRow) {
+  return {
+    uuid: job.uuid,
+    name: job.name,
+    status: job.status,
+    progress: job.progress,
+    error: firstLine(job.error),
+  };
+}
+
+export function jobDetails(job: JobRow, attempts: AttemptRow[]) {
+  return {
+    ...jobState(job),
+    // The state's error is the first line; details carry the whole text (the stack, for a script error).
+    error: job.error,
+    time_info: {
+      request: isoTime(job.requestedAt),
+      started: isoTime(job.startedAt),
+      stopped: isoTime(job.stoppedAt),
+    },
+    steps:
+      job.stepsJson === null ? null : (JSON.parse(job.stepsJson) as { duration: number; info: string }[]),
+    retry: job.retry,
+    result: job.resultJson === null ? null : (JSON.parse(job.resultJson) as unknown),
+    queue: job.queue,
+    process: job.process,
+    priority: job.priority,
+    time_limit: job.timeLimitS,
+    wait_reason: job.waitReason,
+    attempts: attempts.map((a) => ({
+      number: a.number,
+      queue: a.queue,
+      slot: a.slot,
+      started: isoTime(a.startedAt)!,
+      stopped: isoTime(a.endedAt),
+      cause: a.exitCause,
+      exit_code: a.exitCode,
+      signal: a.signal,
+      peak_rss_kb: a.peakRssKb,
+      error: a.error,
+    })),
+  };
+}

@@ -1,0 +1,80 @@
+// `pixyz-scheduler serve`: load and validate the configuration, start the daemon, stop cleanly on
+// SIGTERM/SIGINT (running jobs get SHUTDOWN_GRACE seconds, then are killed and re-queued).
+import { parseArgs } from "node:util";
+import { type Config, loadConfig } from "../config/config.ts";
+import { ConfigError } from "../config/parse.ts";
+import { startDaemon } from "../daemon/daemon.ts";
+import { createLogger } from "../log/logger.ts";
+
+const HELP = `Usage: pixyz-scheduler serve [options]
+
+Options (each also an environment variable; flags win):
+  --port N           API_PORT       listen port (default 8001)
+  --host ADDR        API_HOST       listen address (default 0.0.0.0)
+  --data-dir DIR     DATA_DIR       job store and job folders (default ./data)
+  --process-dir DIR  PROCESS_DIR    extra processes, added to the built-in ones
+  --slots LIST       SLOTS          exact slots per queue, e.g. cpu:4,gpu:1
+  --log-level L      LOG_LEVEL      debug, info, warn, error (default info)
+  --log-format F     LOG_FORMAT     text or json (default text)
+  --config FILE      PIXYZ_CONFIG_FILE  KEY=VALUE file read before the environment
+
+See docs/configuration.md for every setting.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "data-dir": { type: "string" },
+        "process-dir": { type: "string" },
+        slots: { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
+        config: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    console.error(`pixyz-scheduler serve: ${(error as Error).message}. Run 'pixyz-scheduler serve --help'.`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let config: Config;
+  try {
+    const { config: configFile, help: _help, ...flags } = values;
+    config = loadConfig({
+      env: process.env,
+      flags: flags as Record<string, string>,
+      configFile: configFile as string | undefined,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`pixyz-scheduler: ${error.message}`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel, config.logFormat);
+  const daemon = await startDaemon(config, logger).catch((error: Error) => {
+    logger.error("cannot start", { error: error.message });
+    return null;
+  });
+  if (!daemon) return 1;
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info("signal received", { signal });
+      void daemon.stop().then(resolve);
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+  return 0;
+}

@@ -1,0 +1,102 @@
+// The one typed, validated configuration. Sources, weakest first: defaults, an optional config
+// file (KEY=VALUE lines, as the original's pixyz-scheduler.conf), the environment, command flags.
+// Nothing else in the program reads process.env for settings.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { bool, bytes, ConfigError, int, oneOf, sha256Hex, slots, text } from "./parse.ts";
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Lowercase hex SHA-256 of the API token; null: use (or create) the token file in dataDir. */
+  godPasswordSha256: string | null;
+  /** Folder of extra processes that add to or override the built-in ones. */
+  processDir: string | null;
+  /** Exact slot counts per queue; null: derive from the machine. */
+  slots: Record<string, number> | null;
+  defaultTimeLimitS: number;
+  retryTimeLimitS: number;
+  /** Per-job memory limit in KB, 0 = unlimited. */
+  maxMemoryKb: number;
+  maxUploadBytes: number;
+  cleanupEnabled: boolean;
+  cleanupDelayS: number;
+  cleanupCron: string;
+  shutdownGraceS: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+  logFormat: "text" | "json";
+  pythonBin: string;
+}
+
+/** Flag name -> setting name, so flags and env share one validation. */
+export const FLAG_SETTINGS: Record<string, string> = {
+  port: "API_PORT",
+  host: "API_HOST",
+  "data-dir": "DATA_DIR",
+  "process-dir": "PROCESS_DIR",
+  slots: "SLOTS",
+  "log-level": "LOG_LEVEL",
+  "log-format": "LOG_FORMAT",
+};
+
+/** Reads KEY=VALUE lines; `#` comments, blank lines and optional quotes allowed. */
+export function parseEnvFile(content: string, path: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  content.split(/\r?\n/).forEach((line, i) => {
+    const trimmed = line.trim();
+    if (trimmed === "" || trimmed.startsWith("#")) return;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(trimmed);
+    if (!match) throw new ConfigError(`invalid config file ${path} line ${i + 1}: expected KEY=VALUE`);
+    values[match[1]!] = match[2]!.replace(/^(['"])(.*)\1$/, "$2");
+  });
+  return values;
+}
+
+export interface ConfigSources {
+  env: Record<string, string | undefined>;
+  /** Flag values keyed by flag name (without dashes). */
+  flags?: Record<string, string | undefined>;
+  configFile?: string | null;
+}
+
+export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Config {
+  const filePath = configFile ?? text(env.PIXYZ_CONFIG_FILE);
+  let fileValues: Record<string, string> = {};
+  if (filePath) {
+    let content: string;
+    try {
+      content = readFileSync(filePath, "utf8");
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${filePath}: ${(error as Error).message}`);
+    }
+    fileValues = parseEnvFile(content, filePath);
+  }
+  const raw: Record<string, string | undefined> = { ...fileValues };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) raw[key] = value;
+  for (const [flag, value] of Object.entries(flags)) {
+    const setting = FLAG_SETTINGS[flag];
+    if (setting && value !== undefined) raw[setting] = value;
+  }
+
+  const cleanupCron = text(raw.CLEANUP_CRON) ?? "0 */10 * * * *";
+  return {
+    host: text(raw.API_HOST) ?? "0.0.0.0",
+    port: int("API_PORT", raw.API_PORT, 8001, 0, 65535),
+    dataDir: resolve(text(raw.DATA_DIR) ?? "./data"),
+    godPasswordSha256: sha256Hex("GOD_PASSWORD_SHA256", raw.GOD_PASSWORD_SHA256),
+    processDir: text(raw.PROCESS_DIR) ? resolve(text(raw.PROCESS_DIR)!) : null,
+    slots: slots("SLOTS", raw.SLOTS),
+    defaultTimeLimitS: int("PIXYZ_TIME_LIMIT", raw.PIXYZ_TIME_LIMIT, 3600, 1, 30 * 86400),
+    retryTimeLimitS: int("PIXYZ_RETRY_TIME_LIMIT", raw.PIXYZ_RETRY_TIME_LIMIT, 3600, 1, 30 * 86400),
+    maxMemoryKb: int("MAX_MEMORY_USAGE", raw.MAX_MEMORY_USAGE, 0, 0, 2 ** 40),
+    maxUploadBytes: bytes("MAX_UPLOAD_SIZE", raw.MAX_UPLOAD_SIZE, 10 * 1024 ** 3),
+    cleanupEnabled: bool("CLEANUP_ENABLED", raw.CLEANUP_ENABLED, false),
+    cleanupDelayS: int("CLEANUP_DELAY", raw.CLEANUP_DELAY, 3600, 0, 10 * 365 * 86400),
+    cleanupCron,
+    shutdownGraceS: int("SHUTDOWN_GRACE", raw.SHUTDOWN_GRACE, 30, 0, 86400),
+    logLevel: oneOf("LOG_LEVEL", raw.LOG_LEVEL ?? raw.LOGLEVEL, "info", ["debug", "info", "warn", "error"]),
+    logFormat: oneOf("LOG_FORMAT", raw.LOG_FORMAT, "text", ["text", "json"]),
+    pythonBin: text(raw.PYTHON_BIN) ?? "python3",
+  };
+}

@@ -1,0 +1,29 @@
+// Things the daemon keeps in its data folder about itself: the API token (when none is configured)
+// and its stable node id (for federation).
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface TokenSetup {
+  sha256: string;
+  /** Where the generated token is, when the daemon made one; null when GOD_PASSWORD_SHA256 is set. */
+  tokenFile: string | null;
+}
+
+/** GOD_PASSWORD_SHA256 when set; otherwise a random token created once in <data>/api-token (0600). */
+export function ensureToken(dataDir: string, configured: string | null): TokenSetup {
+  if (configured) return { sha256: configured, tokenFile: null };
+  const tokenFile = join(dataDir, "api-token");
+  if (!existsSync(tokenFile)) {
+    writeFileSync(tokenFile, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+  }
+  chmodSync(tokenFile, 0o600);
+  const token = readFileSync(tokenFile, "utf8").trim();
+  return { sha256: createHash("sha256").update(token).digest("hex"), tokenFile };
+}
+
+export function ensureNodeId(dataDir: string): string {
+  const file = join(dataDir, "node-id");
+  if (!existsSync(file)) writeFileSync(file, `${randomUUID()}\n`, { flag: "wx" });
+  return readFileSync(file, "utf8").trim();
+}

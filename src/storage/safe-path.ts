@@ -1,0 +1,46 @@
+// The one place that turns user-supplied names into paths. Nothing user-supplied may become a path
+// outside its folder (invariant 8): not with `..`, an absolute path, a NUL byte, or a symlink.
+import { realpathSync } from "node:fs";
+import { basename, isAbsolute, resolve, sep } from "node:path";
+
+export class UnsafePathError extends Error {}
+
+/** `relative` inside `base`, or an UnsafePathError. Symlinks are followed when the path exists. */
+export function resolveInside(base: string, relative: string): string {
+  if (relative === "" || relative.includes("\0") || isAbsolute(relative) || relative.includes("\\")) {
+    throw new UnsafePathError(`Invalid file path '${relative}'`);
+  }
+  if (relative.split("/").some((part) => part === "..")) {
+    throw new UnsafePathError(`Invalid file path '${relative}': '..' is not allowed`);
+  }
+  const root = resolve(base);
+  const path = resolve(root, relative);
+  if (!path.startsWith(root + sep)) throw new UnsafePathError(`Invalid file path '${relative}'`);
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return path; // does not exist (yet): the lexical check above is the whole answer
+  }
+  const realRoot = realpathSync(root);
+  if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+    throw new UnsafePathError(`Invalid file path '${relative}': it leads outside its folder`);
+  }
+  return path;
+}
+
+/**
+ * Reduces an uploaded file name to a safe base name: no folders, no control characters, no
+ * leading dots, at most 200 bytes. Returns null when nothing usable is left.
+ */
+export function safeBaseName(name: string): string | null {
+  const base = basename(name.replaceAll("\\", "/"))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
+    .replace(/[\u0000-\u001f\u007f]/g, "")
+    .replace(/^[.\s]+/, "")
+    .trim();
+  if (base === "") return null;
+  let cut = base;
+  while (Buffer.byteLength(cut) > 200) cut = cut.slice(0, -1);
+  return cut;
+}

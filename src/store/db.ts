@@ -1,0 +1,46 @@
+// Opens the SQLite job store and brings its schema up to date from the migrations embedded in
+// the binary (drizzle-kit's SQL files, imported as text by src/generated/embedded.ts).
+import { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
+import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
+import { migrations } from "../generated/embedded.ts";
+import * as schema from "./schema.ts";
+
+export type Db = BunSQLiteDatabase<typeof schema> & { $client: Database };
+
+export interface EmbeddedMigration {
+  tag: string;
+  when: number;
+  breakpoints: boolean;
+  sql: string;
+}
+
+export function openDatabase(path: string, embedded: EmbeddedMigration[] = migrations): Db {
+  const sqlite = new Database(path, { create: true, strict: true });
+  sqlite.exec("PRAGMA journal_mode = WAL");
+  // FULL: a committed submission survives power loss, not only a crash (invariant 1). Progress
+  // writes are coalesced, so the extra fsync cost is paid per state change, not per message.
+  sqlite.exec("PRAGMA synchronous = FULL");
+  sqlite.exec("PRAGMA foreign_keys = ON");
+  sqlite.exec("PRAGMA busy_timeout = 5000");
+  const db = drizzle(sqlite, { schema }) as Db;
+  migrate(db, embedded);
+  return db;
+}
+
+/**
+ * Applies the embedded migrations with drizzle's own routine (same `__drizzle_migrations` table and
+ * hashes as `drizzle-orm/bun-sqlite/migrator`, which can only read a folder on disk). That routine
+ * is internal to drizzle-orm: the version is pinned and test/store-migrations.test.ts guards it.
+ */
+function migrate(db: Db, embedded: EmbeddedMigration[]): void {
+  const list = embedded.map((m) => ({
+    sql: m.sql.split("--> statement-breakpoint"),
+    bps: m.breakpoints,
+    folderMillis: m.when,
+    hash: createHash("sha256").update(m.sql).digest("hex"),
+  }));
+  // biome-ignore lint/suspicious/noExplicitAny: drizzle's dialect/session are not part of its public types.
+  const internal = db as any;
+  internal.dialect.migrate(list, internal.session, { migrationsFolder: "(embedded)" });
+}

@@ -1,0 +1,89 @@
+// End to end through the real API: submit, run as a child process, read the outcome back.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { scriptFile, startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
+
+let d: TestDaemon;
+beforeAll(async () => {
+  d = await startTestDaemon();
+});
+afterAll(() => d.close());
+
+describe("a custom TypeScript script", () => {
+  test("runs with its input and params, reports steps and result, and its output downloads byte-identical", async () => {
+    const source = `
+      export async function main(ctx, params) {
+        ctx.progress.total(2);
+        ctx.progress.next("read input");
+        const text = await Bun.file(ctx.inputFile()).text();
+        await Bun.sleep(50);
+        ctx.progress.next("write output");
+        const bytes = new Uint8Array(256 * 1024).map((_, i) => (i * 7 + params.seed) % 256);
+        await Bun.write(ctx.outputDir("nested/out.bin"), bytes);
+        ctx.log("wrote", bytes.length, "bytes");
+        return { length: text.length, seed: params.seed };
+      }`;
+    const res = await d.submit({
+      script: scriptFile(source),
+      file: new File(["0123456789"], "model.fbx"),
+      params: JSON.stringify({ seed: 3 }),
+      name: "first",
+    });
+    expect(res.status).toBe(200);
+    const sent = (await res.json()) as Record<string, unknown>;
+    expect(sent).toMatchObject({ name: "first", status: "SENT", progress: null, error: null });
+    expect(sent.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const uuid = sent.uuid as string;
+
+    const details = await d.waitFor(uuid);
+    expect(details.status).toBe("SUCCESS");
+    expect(details.progress).toBe(100);
+    expect(details.result).toEqual({ length: 10, seed: 3 });
+    const steps = details.steps as { duration: number; info: string }[];
+    expect(steps.map((s) => s.info)).toEqual(["read input", "write output"]);
+    expect(steps[0]!.duration).toBeGreaterThanOrEqual(0.04);
+    expect(steps.every((s) => s.duration >= 0)).toBe(true);
+    const timeInfo = details.time_info as Record<string, string>;
+    expect(Date.parse(timeInfo.stopped!)).toBeGreaterThanOrEqual(Date.parse(timeInfo.started!));
+
+    const outputs = await (await d.api(`/jobs/${uuid}/outputs`)).json();
+    expect(outputs).toEqual({ outputs: ["nested/out.bin"] });
+    const download = await d.api(`/jobs/${uuid}/outputs/nested/out.bin`);
+    expect(download.status).toBe(200);
+    expect(download.headers.get("content-length")).toBe(String(256 * 1024));
+    expect(download.headers.get("content-disposition")).toContain('filename="out.bin"');
+    const expected = new Uint8Array(256 * 1024).map((_, i) => (i * 7 + 3) % 256);
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(expected);
+
+    const state = await (await d.api(`/jobs/${uuid}`)).json();
+    expect(Object.keys(state as object)).toEqual(["uuid", "name", "status", "progress", "error"]);
+  });
+
+  test("a thrown error ends in FAILURE with the message and the stack", async () => {
+    const source = `
+      function deep() { throw new RangeError("the mesh is empty"); }
+      export function main() { deep(); }`;
+    const { uuid } = (await (await d.submit({ script: scriptFile(source) })).json()) as { uuid: string };
+    const details = await d.waitFor(uuid);
+    expect(details.status).toBe("FAILURE");
+    expect(details.error).toContain("RangeError: the mesh is empty");
+    expect(details.error).toContain("at deep");
+    const state = (await (await d.api(`/jobs/${uuid}`)).json()) as Record<string, unknown>;
+    expect(state.error).toBe("RangeError: the mesh is empty");
+  });
+
+  test("the built-in processes run: sleep and api_test", async () => {
+    const sleep = (await (await d.submit({ process: "sleep", params: '{"duration": 0.05}' })).json()) as {
+      uuid: string;
+    };
+    const echo = (await (await d.submit({ process: "api_test", params: '{"x": [1, 2]}' })).json()) as {
+      uuid: string;
+    };
+    const sleepDone = await d.waitFor(sleep.uuid);
+    expect(sleepDone).toMatchObject({ status: "SUCCESS", result: { sleep: 0.05 }, progress: 100 });
+    const echoDone = await d.waitFor(echo.uuid);
+    expect(echoDone).toMatchObject({
+      status: "SUCCESS",
+      result: { output: "Hello World!", params: { x: [1, 2] } },
+    });
+  });
+});

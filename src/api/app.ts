@@ -2,9 +2,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requireApiKey } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
-import { ApiError, badRequest, envelope, errorResponse } from "./errors.ts";
+import { badRequest, clientError, envelope, errorResponse } from "./errors.ts";
+import { registerControlRoutes } from "./routes/control.ts";
 import { registerDocRoutes } from "./routes/docs.ts";
+import { registerEventRoutes } from "./routes/events.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
+import { registerLogRoutes } from "./routes/logs.ts";
+import { registerMetrics } from "./routes/metrics.ts";
 import { registerProcessRoutes } from "./routes/processes.ts";
 
 export function createApp(deps: ApiDeps): OpenAPIHono {
@@ -23,7 +27,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   });
 
   app.onError((error, c) => {
-    if (error instanceof ApiError) return errorResponse(c, error);
+    const known = clientError(error);
+    if (known) return errorResponse(c, known);
     deps.logger.error("unhandled error in a request", {
       method: c.req.method,
       path: c.req.path,
@@ -32,6 +37,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
     return c.json(envelope(500, "The server failed to handle this request; see its log"), 500);
   });
   app.notFound((c) => c.json(envelope(404, `No route ${c.req.method} ${c.req.path}`), 404));
+  // First, so that every request below is counted (GET /metrics is public, as in the original).
+  registerMetrics(app, deps);
 
   app.get("/", (c) => c.text(`Welcome to PiXYZ API v${deps.version}!`));
   app.get("/health", (c) =>
@@ -41,9 +48,15 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   const auth = requireApiKey(deps.tokenSha256);
   app.use("/jobs", auth);
   app.use("/jobs/*", auth);
+  app.use("/queues", auth);
+  app.use("/slots", auth);
+  app.use("/events", auth);
 
   registerProcessRoutes(app, deps);
   registerJobRoutes(app, deps);
+  registerControlRoutes(app, deps);
+  registerEventRoutes(app, deps);
+  registerLogRoutes(app, deps);
   registerDocRoutes(app, deps.version);
   return app;
 }

@@ -1,7 +1,10 @@
 // What the HTTP layer needs from the rest of the daemon, and nothing more.
 import type { JobService } from "../daemon/job-service.ts";
+import type { OutputArchives } from "../daemon/output-archives.ts";
+import type { EventBus } from "../events/bus.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
+import type { Capacity } from "../scheduler/capacity.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
@@ -16,6 +19,11 @@ export interface ApiDeps {
   registry: ProcessRegistry;
   jobs: JobService;
   scheduler: Scheduler;
+  archives: OutputArchives;
+  capacity: Capacity;
+  bus: EventBus;
   defaults: WorkerConfig;
   logger: Logger;
+  /** Aborted when the daemon begins to stop: live streams (SSE) end, so the server can close. */
+  stopping?: AbortSignal;
 }

@@ -2,6 +2,7 @@
 // Every error the API answers goes through here, validation included (400, never 422).
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { StorageError } from "../storage/errors.ts";
 
 const MESSAGES: Record<number, string> = {
   400: "Bad Request",
@@ -12,6 +13,7 @@ const MESSAGES: Record<number, string> = {
   409: "Conflict",
   410: "Gone",
   413: "Payload Too Large",
+  416: "Range Not Satisfiable",
   425: "Too early",
   500: "Internal Server Error",
   503: "Service Unavailable",
@@ -39,3 +41,12 @@ export function errorResponse(c: Context, error: ApiError): Response {
 
 export const badRequest = (details: string) => new ApiError(400, details);
 export const notFound = (details: string) => new ApiError(404, details);
+
+const STORAGE_STATUS = { invalid: 400, "too-large": 413, "no-space": 507 } as const;
+
+/** The API error for an error thrown below the API, when it is one a client can act on. */
+export function clientError(error: unknown): ApiError | null {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StorageError) return new ApiError(STORAGE_STATUS[error.kind], error.message);
+  return null;
+}

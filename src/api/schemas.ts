@@ -47,6 +47,11 @@ export const Attempt = z
     signal: z.string().nullable(),
     peak_rss_kb: z.number().int().nullable(),
     error: z.string().nullable(),
+    note: z
+      .string()
+      .nullable()
+      .openapi({ description: "What the scheduler decided after it, e.g. the escalation" }),
+    steps: z.array(z.object({ duration: z.number(), info: z.string() })).nullable(),
   })
   .openapi("Attempt");
 
@@ -67,7 +72,21 @@ export const JobDetails = JobState.extend({
     .string()
     .nullable()
     .openapi({ description: "Why a waiting job is not running, when there is a reason to tell" }),
+  input_file: z.string().nullable().openapi({ description: "The uploaded input's file name" }),
+  root_file: z.string().nullable().openapi({
+    description:
+      "For an archive input: the file the job opens, relative to the inputs folder (config.root_file, params.filename, or the shallowest 3D file)",
+  }),
+  files_cleaned_at: z
+    .string()
+    .nullable()
+    .openapi({ description: "When the cleanup removed the job's files (downloads then answer 410)" }),
   attempts: z.array(Attempt),
+  parent: z
+    .string()
+    .nullable()
+    .openapi({ description: "The job that started this one (a child job), or null" }),
+  children: z.array(z.string()).openapi({ description: "Jobs this one started, in order" }),
 }).openapi("JobDetails");
 
 export const JobList = z.object({ jobs: z.array(JobState) }).openapi("JobList");

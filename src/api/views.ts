@@ -6,8 +6,14 @@ export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString().replace("Z", "+00:00");
 }
 
+/** The first line; of a Python traceback, its last line (the exception), which says what failed. */
 function firstLine(text: string | null): string | null {
-  return text === null ? null : (text.split("\n")[0] ?? text);
+  if (text === null) return null;
+  if (text.startsWith("Traceback (most recent call last):")) {
+    const last = text.trimEnd().split("\n").pop();
+    if (last && !last.startsWith(" ")) return last;
+  }
+  return text.split("\n")[0] ?? text;
 }
 
 export function jobState(job: JobRow) {
@@ -20,7 +26,7 @@ export function jobState(job: JobRow) {
   };
 }
 
-export function jobDetails(job: JobRow, attempts: AttemptRow[]) {
+export function jobDetails(job: JobRow, attempts: AttemptRow[], children: JobRow[]) {
   return {
     ...jobState(job),
     // The state's error is the first line; details carry the whole text (the stack, for a script error).
@@ -39,6 +45,11 @@ export function jobDetails(job: JobRow, attempts: AttemptRow[]) {
     priority: job.priority,
     time_limit: job.timeLimitS,
     wait_reason: job.waitReason,
+    parent: job.parentUuid,
+    children: children.map((c) => c.uuid),
+    input_file: job.inputFile,
+    root_file: job.rootFile,
+    files_cleaned_at: isoTime(job.filesCleanedAt),
     attempts: attempts.map((a) => ({
       number: a.number,
       queue: a.queue,
@@ -50,6 +61,8 @@ export function jobDetails(job: JobRow, attempts: AttemptRow[]) {
       signal: a.signal,
       peak_rss_kb: a.peakRssKb,
       error: a.error,
+      note: a.note,
+      steps: a.stepsJson === null ? null : (JSON.parse(a.stepsJson) as { duration: number; info: string }[]),
     })),
   };
 }

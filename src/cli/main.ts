@@ -7,16 +7,44 @@ const USAGE = `pixyz-scheduler ${VERSION}
 
 Usage: pixyz-scheduler <command> [options]
 
-Commands:
+Daemon:
   serve           start the daemon (REST API, scheduler, job store)
+  doctor          check this machine and the settings; say what to fix
   hash-password   print the SHA-256 of a token, for GOD_PASSWORD_SHA256
+  run             run a job script (TS or Python) in the foreground, without a daemon
   version         print the version
 
-Run 'pixyz-scheduler <command> --help' for a command's options.`;
+Client (talks to --url, default http://localhost:8001 or PIXYZ_URL):
+  exec            submit a custom script: exec -s SCRIPT [-i INPUT] [-p JSON] [-w] [-r]
+  process         run a pre-registered process: process -n NAME [-i INPUT] [-p JSON] [-w] [-r]
+  status          a job's state: status -j UUID [-w]
+  jobs            list jobs
+  outputs         list a job's output files
+  download        download one output: download -j UUID -f FILE [-o OUT]
+  download-all    download every output as a zip: download-all -j UUID [-o OUT.zip]
+  logs            a job's log: logs -j UUID [-f]
+  cancel          cancel a job: cancel -j UUID
+  processes       list the pre-registered processes
+  process-doc     a process's documentation: process-doc NAME
+
+Run 'pixyz-scheduler <command> --help' for a command's options; docs/cli.md for exit codes.`;
 
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   serve: () => import("./serve.ts"),
   "hash-password": () => import("./hash-password.ts"),
+  run: () => import("./run.ts"),
+  doctor: () => import("./doctor.ts"),
+  exec: () => import("./client/submit.ts").then((m) => ({ run: m.runExec })),
+  process: () => import("./client/submit.ts").then((m) => ({ run: m.runProcess })),
+  status: () => import("./client/status.ts"),
+  jobs: () => import("./client/jobs.ts").then((m) => ({ run: m.runJobs })),
+  outputs: () => import("./client/jobs.ts").then((m) => ({ run: m.runOutputs })),
+  cancel: () => import("./client/jobs.ts").then((m) => ({ run: m.runCancel })),
+  download: () => import("./client/download.ts").then((m) => ({ run: m.runDownload })),
+  "download-all": () => import("./client/download.ts").then((m) => ({ run: m.runDownloadAll })),
+  logs: () => import("./client/logs.ts"),
+  processes: () => import("./client/processes.ts").then((m) => ({ run: m.runProcesses })),
+  "process-doc": () => import("./client/processes.ts").then((m) => ({ run: m.runProcessDoc })),
 };
 
 async function main(argv: string[]): Promise<number> {

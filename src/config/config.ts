@@ -3,7 +3,7 @@
 // Nothing else in the program reads process.env for settings.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { bool, bytes, ConfigError, int, oneOf, sha256Hex, slots, text } from "./parse.ts";
+import { bool, bytes, ConfigError, cronPattern, int, oneOf, sha256Hex, slots, text } from "./parse.ts";
 
 export interface Config {
   host: string;
@@ -19,10 +19,33 @@ export interface Config {
   retryTimeLimitS: number;
   /** Per-job memory limit in KB, 0 = unlimited. */
   maxMemoryKb: number;
+  /** Per-queue memory limits in KB (MAX_MEMORY_USAGE_<QUEUE>), overriding maxMemoryKb. */
+  maxMemoryKbByQueue: Record<string, number>;
+  /** The nvidia-smi to ask for GPUs (a path, or a name looked up on PATH). */
+  nvidiaSmi: string;
+  gpuhighMinVramMb: number;
+  cpuSlotCores: number;
+  cpuSlotMemoryMb: number;
+  cpuJobsOnGpuSlots: boolean;
+  /** Cap of a job's log file in bytes; past it the job is stopped. */
+  jobLogMaxBytes: number;
+  /** Retries after infrastructure failures (the original: 1, on gpuhigh). */
+  maxRetries: number;
+  /** Times a job may be interrupted by a daemon crash/stop before it is failed as poison. */
+  maxLostAttempts: number;
+  /** The most bytes the files of one submission may hold together (MAX_UPLOAD_SIZE). */
   maxUploadBytes: number;
+  /** Uploads are refused (507) when they would leave less free disk than this; 0 = no floor. */
+  minFreeDiskBytes: number;
+  /** Limits on an uploaded archive: entries, extracted bytes, extracted/archive size ratio. */
+  archiveMaxEntries: number;
+  archiveMaxBytes: number;
+  archiveMaxRatio: number;
   cleanupEnabled: boolean;
   cleanupDelayS: number;
   cleanupCron: string;
+  /** Job rows (and anything left of their folders) finished longer ago than this are deleted; 0 = keep. */
+  jobRetentionS: number;
   shutdownGraceS: number;
   logLevel: "debug" | "info" | "warn" | "error";
   logFormat: "text" | "json";
@@ -79,7 +102,6 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     if (setting && value !== undefined) raw[setting] = value;
   }
 
-  const cleanupCron = text(raw.CLEANUP_CRON) ?? "0 */10 * * * *";
   return {
     host: text(raw.API_HOST) ?? "0.0.0.0",
     port: int("API_PORT", raw.API_PORT, 8001, 0, 65535),
@@ -90,10 +112,29 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     defaultTimeLimitS: int("PIXYZ_TIME_LIMIT", raw.PIXYZ_TIME_LIMIT, 3600, 1, 30 * 86400),
     retryTimeLimitS: int("PIXYZ_RETRY_TIME_LIMIT", raw.PIXYZ_RETRY_TIME_LIMIT, 3600, 1, 30 * 86400),
     maxMemoryKb: int("MAX_MEMORY_USAGE", raw.MAX_MEMORY_USAGE, 0, 0, 2 ** 40),
+    maxMemoryKbByQueue: Object.fromEntries(
+      Object.keys(raw)
+        .map((key) => /^MAX_MEMORY_USAGE_([A-Z][A-Z0-9_]{0,31})$/.exec(key))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[1]!.toLowerCase(), int(m[0], raw[m[0]], 0, 0, 2 ** 40)]),
+    ),
+    nvidiaSmi: text(raw.NVIDIA_SMI) ?? "nvidia-smi",
+    gpuhighMinVramMb: int("GPUHIGH_MIN_VRAM_MB", raw.GPUHIGH_MIN_VRAM_MB, 20480, 0, 2 ** 24),
+    cpuSlotCores: int("CPU_SLOT_CORES", raw.CPU_SLOT_CORES, 1, 1, 1024),
+    cpuSlotMemoryMb: int("CPU_SLOT_MEMORY_MB", raw.CPU_SLOT_MEMORY_MB, 2048, 1, 2 ** 24),
+    cpuJobsOnGpuSlots: bool("CPU_JOBS_ON_GPU_SLOTS", raw.CPU_JOBS_ON_GPU_SLOTS, false),
+    jobLogMaxBytes: bytes("JOB_LOG_MAX_BYTES", raw.JOB_LOG_MAX_BYTES, 100 * 1024 ** 2),
+    maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),
+    maxLostAttempts: int("MAX_LOST_ATTEMPTS", raw.MAX_LOST_ATTEMPTS, 3, 1, 100),
     maxUploadBytes: bytes("MAX_UPLOAD_SIZE", raw.MAX_UPLOAD_SIZE, 10 * 1024 ** 3),
+    minFreeDiskBytes: bytes("MIN_FREE_DISK", raw.MIN_FREE_DISK, 1024 ** 3, true),
+    archiveMaxEntries: int("ARCHIVE_MAX_ENTRIES", raw.ARCHIVE_MAX_ENTRIES, 100_000, 1, 10_000_000),
+    archiveMaxBytes: bytes("ARCHIVE_MAX_SIZE", raw.ARCHIVE_MAX_SIZE, 64 * 1024 ** 3),
+    archiveMaxRatio: int("ARCHIVE_MAX_RATIO", raw.ARCHIVE_MAX_RATIO, 200, 1, 1_000_000),
     cleanupEnabled: bool("CLEANUP_ENABLED", raw.CLEANUP_ENABLED, false),
     cleanupDelayS: int("CLEANUP_DELAY", raw.CLEANUP_DELAY, 3600, 0, 10 * 365 * 86400),
-    cleanupCron,
+    cleanupCron: cronPattern("CLEANUP_CRON", raw.CLEANUP_CRON, "0 */10 * * * *"),
+    jobRetentionS: int("JOB_RETENTION", raw.JOB_RETENTION, 0, 0, 100 * 365 * 86400),
     shutdownGraceS: int("SHUTDOWN_GRACE", raw.SHUTDOWN_GRACE, 30, 0, 86400),
     logLevel: oneOf("LOG_LEVEL", raw.LOG_LEVEL ?? raw.LOGLEVEL, "info", ["debug", "info", "warn", "error"]),
     logFormat: oneOf("LOG_FORMAT", raw.LOG_FORMAT, "text", ["text", "json"]),

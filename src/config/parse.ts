@@ -1,6 +1,8 @@
 // Parsers for raw setting strings. Each throws a ConfigError that names the setting and says
 // what a valid value looks like, so a bad value stops the daemon with one clear line.
 
+import { Cron } from "croner";
+
 export class ConfigError extends Error {}
 
 type Raw = string | undefined;
@@ -34,14 +36,30 @@ export function oneOf<T extends string>(name: string, raw: Raw, fallback: T, val
 
 const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
-/** A byte size: `1048576`, `512M`, `10G` (binary units; a trailing `B`/`iB` is allowed). */
-export function bytes(name: string, raw: Raw, fallback: number): number {
+/**
+ * A byte size: `1048576`, `512M`, `10G` (binary units; a trailing `B`/`iB` is allowed). Zero is
+ * refused unless `allowZero` (for settings where 0 means "off").
+ */
+export function bytes(name: string, raw: Raw, fallback: number, allowZero = false): number {
   if (raw === undefined || raw.trim() === "") return fallback;
   const match = /^(\d+)\s*([kmgt]?)(i?b)?$/i.exec(raw.trim());
   if (!match) throw bad(name, "a size such as 1048576, 512M or 10G", raw);
   const value = Number(match[1]) * UNITS[match[2]!.toLowerCase()]!;
-  if (!Number.isSafeInteger(value) || value <= 0) throw bad(name, "a positive size", raw);
+  if (!Number.isSafeInteger(value) || value < 0 || (value === 0 && !allowZero)) {
+    throw bad(name, allowZero ? "a size (0 to turn it off)" : "a positive size", raw);
+  }
   return value;
+}
+
+/** A croner pattern (5 fields, or 6 with seconds first); refused with croner's own reason. */
+export function cronPattern(name: string, raw: Raw, fallback: string): string {
+  const pattern = raw === undefined || raw.trim() === "" ? fallback : raw.trim();
+  try {
+    new Cron(pattern, { paused: true }).stop();
+  } catch (error) {
+    throw bad(name, `a cron pattern such as "0 */10 * * * *" (${(error as Error).message})`, pattern);
+  }
+  return pattern;
 }
 
 export function sha256Hex(name: string, raw: Raw): string | null {

@@ -3,23 +3,35 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createApp } from "../api/app.ts";
 import type { Config } from "../config/config.ts";
+import { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log/logger.ts";
+import { MemoryWatch } from "../runner/memory-watch.ts";
+import { resolvePython } from "../runner/python.ts";
 import { prepareRuntime } from "../runner/runtime.ts";
+import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { buildSlots } from "../scheduler/slots.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
 import { JobFolders } from "../storage/job-folders.ts";
+import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
 import { openDatabase } from "../store/db.ts";
 import { JobStore } from "../store/job-store.ts";
 import { VERSION } from "../version.ts";
+import { ChildJobs } from "./child-jobs.ts";
+import { Cleanup } from "./cleanup.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
 import { JobService } from "./job-service.ts";
+import { OutputArchives } from "./output-archives.ts";
 
 export interface Daemon {
   url: string;
+  capacity: Capacity;
   port: number;
   scheduler: Scheduler;
   store: JobStore;
+  bus: EventBus;
+  archives: OutputArchives;
+  cleanup: Cleanup;
   /** Stops accepting, lets running jobs finish within the grace period, closes the store. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -27,17 +39,95 @@ export interface Daemon {
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
   const db = openDatabase(join(config.dataDir, "jobs.sqlite"));
-  const store = new JobStore(db);
+  const bus = new EventBus();
+  const store = new JobStore(db, bus);
   const folders = new JobFolders(config.dataDir);
   folders.clearStaging();
+  const python = resolvePython(config.pythonBin); // awaited with the capacity probe below
   const runtime = prepareRuntime(config.dataDir);
   const registry = new ProcessRegistry(runtime.builtinProcessDir, config.processDir);
   const nodeId = ensureNodeId(config.dataDir);
   const token = ensureToken(config.dataDir, config.godPasswordSha256);
-  const slots = buildSlots(config.slots);
-  const scheduler = new Scheduler({ store, folders, registry, runtime, logger, slots, nodeId });
-  const jobs = new JobService(store, folders, scheduler, logger, nodeId);
+  const [capacity, interpreter] = await Promise.all([
+    detectCapacity({ nvidiaSmi: config.nvidiaSmi }),
+    python,
+  ]);
+  runtime.python.interpreter = interpreter;
+  if (interpreter.error) logger.warn("Python scripts cannot run", { error: interpreter.error });
+  for (const note of capacity.notes) logger.warn("capacity probe", { note });
+  const slots = buildSlots(capacity, {
+    counts: config.slots,
+    cpuSlotCores: config.cpuSlotCores,
+    cpuSlotMemoryMb: config.cpuSlotMemoryMb,
+    gpuhighMinVramMb: config.gpuhighMinVramMb,
+    cpuJobsOnGpuSlots: config.cpuJobsOnGpuSlots,
+  });
+  const defaults = {
+    entrypoint: "main",
+    queue: "cpu",
+    timeLimitS: config.defaultTimeLimitS,
+    priority: 0,
+    computeOnly: false,
+    rootFile: null,
+  };
+  // The scheduler asks ChildJobs for children; ChildJobs asks the scheduler why a queue waits and
+  // wakes it: the closures below are only called once both exist.
+  const childJobs = new ChildJobs({
+    store,
+    folders,
+    registry,
+    logger,
+    nodeId,
+    defaults,
+    waitReason: (queue) => scheduler.waitReason(queue),
+    notify: () => scheduler.notify(),
+  });
+  const scheduler: Scheduler = new Scheduler({
+    spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
+    store,
+    folders,
+    registry,
+    runtime,
+    logger,
+    slots,
+    nodeId,
+    memory: new MemoryWatch(),
+    bus,
+    limits: {
+      memoryKb: { default: config.maxMemoryKb, byQueue: config.maxMemoryKbByQueue },
+      maxRetries: config.maxRetries,
+      retryTimeLimitS: config.retryTimeLimitS,
+      maxLostAttempts: config.maxLostAttempts,
+      logMaxBytes: config.jobLogMaxBytes,
+    },
+  });
+  const jobs = new JobService(store, folders, scheduler, logger, nodeId, {
+    maxUploadBytes: config.maxUploadBytes,
+    minFreeDiskBytes: config.minFreeDiskBytes,
+    archive: {
+      maxEntries: config.archiveMaxEntries,
+      maxBytes: config.archiveMaxBytes,
+      maxRatio: config.archiveMaxRatio,
+      minFreeDisk: config.minFreeDiskBytes,
+    },
+  });
+  const archives = new OutputArchives(folders, logger);
+  const cleanup = new Cleanup(
+    {
+      enabled: config.cleanupEnabled,
+      delayS: config.cleanupDelayS,
+      cron: config.cleanupCron,
+      retentionS: config.jobRetentionS,
+    },
+    store,
+    folders,
+    logger,
+    (uuid) => archives.isBuilding(uuid),
+  );
+  // Ends the API's live streams (/events, log follow) at stop: the server waits for open requests.
+  const stopping = new AbortController();
   const app = createApp({
+    stopping: stopping.signal,
     version: VERSION,
     tokenSha256: token.sha256,
     store,
@@ -45,23 +135,22 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     registry,
     jobs,
     scheduler,
+    archives,
+    capacity,
+    bus,
     logger,
-    defaults: {
-      entrypoint: "main",
-      queue: "cpu",
-      timeLimitS: config.defaultTimeLimitS,
-      priority: 0,
-      computeOnly: false,
-      rootFile: null,
-    },
+    defaults,
   });
 
   scheduler.start();
+  cleanup.start();
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
     fetch: app.fetch,
-    maxRequestBodySize: config.maxUploadBytes,
+    // POST /jobs answers 413 itself, with the limit in its message, at MAX_UPLOAD_SIZE plus the form's
+    // overhead; Bun's own cap only stops what gets past that.
+    maxRequestBodySize: config.maxUploadBytes + 2 * FORM_OVERHEAD_BYTES,
     // Large uploads on a slow LAN take a while; Bun's default idle timeout (10 s) would cut them.
     idleTimeout: 255,
   });
@@ -70,7 +159,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     url,
     version: VERSION,
     dataDir: config.dataDir,
-    slots: slots.map((s) => s.id).join(","),
+    slots: slots.map((s) => (s.gpu ? `${s.id}@gpu${s.gpu.index}` : s.id)).join(","),
+    cores: capacity.cores,
+    memoryMb: capacity.memoryMb,
+    gpus: capacity.gpus.map((g) => `${g.index}:${g.name}:${g.vramMb}MB`).join(",") || "none",
     node: nodeId,
   });
   if (token.tokenFile)
@@ -81,9 +173,13 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   let stopped = false;
   return {
     url,
+    capacity,
     port: server.port!,
     scheduler,
     store,
+    bus,
+    archives,
+    cleanup,
     async stop(graceMs = config.shutdownGraceS * 1000) {
       if (stopped) return;
       stopped = true;
@@ -91,8 +187,11 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         running: scheduler.runningCount,
         graceMs,
       });
+      stopping.abort();
       await server.stop();
+      await cleanup.stop();
       await scheduler.shutdown(graceMs);
+      await archives.idle();
       db.$client.close();
       logger.info("stopped");
     },

@@ -1,21 +1,34 @@
-// Accepting a job: stage its files, make them durable, insert its row, wake the scheduler.
-// A 200 is only answered after all of that (invariant 1); a failure leaves nothing behind.
+// Accepting a job: its files arrive in a staging folder (streamed there by the API), an archive is
+// extracted and its root file chosen, then the files are made durable, moved into place, the row
+// inserted and the scheduler woken. A 200 is only answered after all of that (invariant 1); a
+// failure leaves nothing behind.
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import type { JobFolders } from "../storage/job-folders.ts";
-import { saveUpload } from "../storage/uploads.ts";
+import type { ArchiveLimits } from "../storage/archive-extract.ts";
+import { assertFreeSpace } from "../storage/disk.ts";
+import { prepareInput } from "../storage/inputs.ts";
+import type { JobFolders, Stage } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { JobRow } from "../store/schema.ts";
 
 export interface Submission {
   name: string | null;
   process: string;
-  /** The uploaded script, for custom jobs. */
-  script: File | null;
-  file: File | null;
+  /** For custom jobs: the script's file name in the stage's script folder. */
+  scriptFile: string | null;
+  /** The uploaded input's file name in the stage's inputs folder. */
+  inputFile: string | null;
   params: unknown;
   config: WorkerConfig;
+}
+
+export interface UploadLimits {
+  /** MAX_UPLOAD_SIZE: all files of one submission together. */
+  maxUploadBytes: number;
+  /** MIN_FREE_DISK. */
+  minFreeDiskBytes: number;
+  archive: ArchiveLimits;
 }
 
 export class JobService {
@@ -25,41 +38,69 @@ export class JobService {
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
     private readonly nodeId: string,
+    readonly limits: UploadLimits,
   ) {}
 
-  async submit(submission: Submission): Promise<JobRow> {
-    const uuid = crypto.randomUUID();
-    const stage = this.folders.stage(uuid);
+  /** Refuses (507) a submission of `incoming` bytes that would leave less free disk than the floor. */
+  assertRoomFor(incoming: number): void {
+    assertFreeSpace(this.folders.root, incoming, this.limits.minFreeDiskBytes, "this upload");
+  }
+
+  /** A staging folder for one submission's files. */
+  openStage(): Stage {
+    return this.folders.stage(crypto.randomUUID());
+  }
+
+  /** Accepts the staged submission; the stage is consumed (moved into place, or removed on failure). */
+  async submit(stage: Stage, submission: Submission): Promise<{ job: JobRow; warnings: string[] }> {
+    const { uuid } = stage;
+    const { config } = submission;
     try {
-      const scriptFile = submission.script
-        ? await saveUpload(submission.script, `${stage.dir}/script`, "script")
-        : null;
-      const inputFile = submission.file
-        ? await saveUpload(submission.file, `${stage.dir}/inputs`, "file")
-        : null;
+      let rootFile: string | null = null;
+      const warnings: string[] = [];
+      if (submission.inputFile) {
+        const params = submission.params as { filename?: unknown } | null;
+        const input = await prepareInput(
+          stage.inputsDir,
+          {
+            upload: submission.inputFile,
+            rootFile: config.rootFile,
+            filenameParam: typeof params?.filename === "string" ? params.filename : null,
+          },
+          this.limits.archive,
+        );
+        rootFile = input.rootFile;
+        warnings.push(...input.warnings);
+      } else if (config.rootFile) {
+        warnings.push("config.root_file is ignored: the job has no input file");
+      }
       stage.commit();
-      const { config } = submission;
       const job = this.store.insert({
         uuid,
         name: submission.name,
         process: submission.process,
-        scriptFile,
-        inputFile,
+        scriptFile: submission.scriptFile,
+        inputFile: submission.inputFile,
         entrypoint: config.entrypoint,
         queue: config.queue,
         priority: config.priority,
         timeLimitS: config.timeLimitS,
         computeOnly: config.computeOnly,
-        rootFile: config.rootFile,
+        rootFile,
         paramsJson: JSON.stringify(submission.params),
         configJson: JSON.stringify(config),
         waitReason: this.scheduler.waitReason(config.queue),
         originNode: this.nodeId,
         requestedAt: Date.now(),
       });
-      this.logger.info("job accepted", { job: uuid, process: submission.process, queue: config.queue });
+      this.logger.info("job accepted", {
+        job: uuid,
+        process: submission.process,
+        queue: config.queue,
+        ...(rootFile ? { rootFile } : {}),
+      });
       this.scheduler.notify();
-      return job;
+      return { job, warnings };
     } catch (error) {
       stage.discard();
       this.folders.remove(uuid);

@@ -46,7 +46,8 @@ export class IllegalTransition extends Error {
 }
 
 export function assertTransition(from: string, to: JobStatus): void {
-  if (!(from in ALLOWED) || !canTransition(from as JobStatus, to)) throw new IllegalTransition(from, to);
+  if (!Object.hasOwn(ALLOWED, from) || !canTransition(from as JobStatus, to))
+    throw new IllegalTransition(from, to);
 }
 
 /** Statuses from which a free slot may start the job. */

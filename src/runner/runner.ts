@@ -1,9 +1,10 @@
 // Runs one attempt as a child process: spawn in its own process group, hand it the JobSpec on
 // stdin, read its messages on fd 3, send stdout/stderr to the job log, enforce the time limit by
 // killing the whole tree, and classify how it ended. Decides nothing about retries.
-import { closeSync, openSync, writeSync } from "node:fs";
-import type { ChildMessage, JobSpec } from "../sdk/protocol.ts";
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { killGroup } from "./kill.ts";
+import type { MemoryWatch } from "./memory-watch.ts";
 import type { Runtime } from "./runtime.ts";
 
 export type ExitCause =
@@ -13,8 +14,16 @@ export type ExitCause =
   | "signal"
   | "timeout"
   | "memory"
+  | "log"
   | "revoked"
   | "spawn";
+
+type KillCause = "revoked" | "timeout" | "memory" | "log";
+
+/** How often the log size is checked against its cap. */
+const LOG_CHECK_MS = 1000;
+/** After SIGTERM (cancel, time limit) a job has this long to stop before SIGKILL. */
+const KILL_GRACE_MS = 2000;
 
 export interface RunResult {
   cause: ExitCause;
@@ -34,13 +43,22 @@ export interface RunRequest {
   timeLimitS: number;
   /** Extra environment for the child (GPU pinning, ...), on top of the pass-through set. */
   env?: Record<string, string>;
+  /** The job log's cap in bytes (all attempts together); the job is stopped past it. */
+  logMaxBytes: number;
+  /** Measures the job's process tree; kills it when it goes over `limitKb` (0: measure only). */
+  memory?: { watch: MemoryWatch; limitKb: number };
   onMessage: (message: ChildMessage) => void;
 }
 
 export interface RunningChild {
   pgid: number;
-  /** Kills the whole tree; the attempt ends with `cause`. Safe to call more than once. */
-  kill(cause: "revoked" | "timeout" | "memory"): void;
+  /**
+   * Kills the whole tree; the attempt ends with `cause`. Cancel and time limit send SIGTERM first
+   * (ctx.signal fires) and SIGKILL after a grace period; memory and log overruns SIGKILL at once.
+   */
+  kill(cause: KillCause): void;
+  /** Answers one of the child's requests (spawn, wait) on its stdin. */
+  reply(reply: Reply): void;
   done: Promise<RunResult>;
 }
 
@@ -48,7 +66,7 @@ export interface RunningChild {
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"];
 
 function childEnv(
-  runtime: Runtime,
+  runtimeEnv: Record<string, string>,
   spec: JobSpec,
   extra: Record<string, string> = {},
 ): Record<string, string> {
@@ -57,7 +75,27 @@ function childEnv(
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  return { ...env, ...runtime.env, PIXYZ_JOB_ID: spec.jobId, PIXYZ_QUEUE: spec.queue, ...extra };
+  return { ...env, ...runtimeEnv, PIXYZ_JOB_ID: spec.jobId, PIXYZ_QUEUE: spec.queue, ...extra };
+}
+
+export function isPythonScript(path: string): boolean {
+  return path.toLowerCase().endsWith(".py");
+}
+
+/** argv and runtime environment for the job's script: Bun for TS/JS, the resolved Python for .py. */
+function commandFor(
+  runtime: Runtime,
+  script: string,
+): { argv: string[]; env: Record<string, string> } | { error: string } {
+  if (!isPythonScript(script)) return { argv: [...runtime.command, runtime.harnessPath], env: runtime.env };
+  const { interpreter, path, harnessPath } = runtime.python;
+  if (!interpreter?.path) return { error: interpreter?.error ?? "Python was not resolved at start" };
+  // The compatibility package first; then the daemon's own PYTHONPATH (an operator's pxz, ...).
+  const pythonPath = [path, process.env.PYTHONPATH].filter((p) => p).join(":");
+  return {
+    argv: [interpreter.path, "-u", harnessPath],
+    env: { PYTHONPATH: pythonPath, PYTHONIOENCODING: "utf-8" },
+  };
 }
 
 /** Reads JSON lines from the child's fd 3 until EOF; a malformed line is logged, not fatal. */
@@ -94,11 +132,26 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
   const note = (text: string) => writeSync(logFd, `[pixyz-scheduler] ${new Date().toISOString()} ${text}\n`);
   note(`attempt ${request.spec.attempt} of job ${request.spec.jobId} on queue ${request.spec.queue}`);
 
+  const command = commandFor(runtime, request.spec.script);
+  if ("error" in command) {
+    // Retrying cannot help (the interpreter is resolved once, at start): the script's own failure.
+    note(`cannot start the job: ${command.error}`);
+    closeSync(logFd);
+    const result: RunResult = {
+      cause: "exception",
+      exitCode: null,
+      signal: null,
+      peakRssKb: null,
+      error: command.error,
+      durationMs: 0,
+    };
+    return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
+  }
   let proc: ReturnType<typeof Bun.spawn>;
   try {
-    proc = Bun.spawn([...runtime.command, runtime.harnessPath], {
+    proc = Bun.spawn(command.argv, {
       cwd: request.cwd,
-      env: childEnv(runtime, request.spec, request.env),
+      env: childEnv(command.env, request.spec, request.env),
       stdio: ["pipe", logFd, logFd, "pipe"],
       detached: true,
     });
@@ -113,16 +166,33 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       error: `The job could not be started: ${(error as Error).message}`,
       durationMs: 0,
     };
-    return { pgid: 0, kill: () => {}, done: Promise.resolve(result) };
+    return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
   }
 
   const pgid = proc.pid;
-  let killedFor: "revoked" | "timeout" | "memory" | null = null;
-  const kill = (cause: "revoked" | "timeout" | "memory") => {
+  let killedFor: KillCause | null = null;
+  let exited = false;
+  const kill = (cause: KillCause) => {
     if (killedFor === null) killedFor = cause;
-    killGroup(pgid);
+    if (cause === "memory" || cause === "log") {
+      killGroup(pgid);
+      return;
+    }
+    killGroup(pgid, "SIGTERM");
+    setTimeout(() => {
+      if (!exited) killGroup(pgid);
+    }, KILL_GRACE_MS).unref();
   };
   const timer = setTimeout(() => kill("timeout"), request.timeLimitS * 1000);
+  // stdout/stderr go straight to the file (no pipe to drain), so its size is the measure.
+  const logCheck = setInterval(() => {
+    if (fstatSync(logFd).size > request.logMaxBytes) kill("log");
+  }, LOG_CHECK_MS);
+  let overLimitKb = 0;
+  request.memory?.watch.watch(pgid, request.memory.limitKb, (rssKb) => {
+    overLimitKb = rssKb;
+    kill("memory");
+  });
 
   let result: { value: unknown } | null = null;
   let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
@@ -138,11 +208,28 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
 
   const stdin = proc.stdin as import("bun").FileSink;
   stdin.write(`${JSON.stringify(request.spec)}\n`);
-  stdin.end();
+  stdin.flush();
+  const reply = (answer: Reply) => {
+    if (exited) return;
+    try {
+      stdin.write(`${JSON.stringify(answer)}\n`);
+      stdin.flush();
+    } catch (error) {
+      note(`could not answer the job's request ${answer.req}: ${(error as Error).message}`);
+    }
+  };
 
   const done = (async (): Promise<RunResult> => {
     const exitCode = await proc.exited;
+    exited = true;
+    try {
+      stdin.end();
+    } catch {
+      // the pipe is already closed: nothing to end
+    }
     clearTimeout(timer);
+    clearInterval(logCheck);
+    const peakRssKb = request.memory?.watch.unwatch(pgid) ?? null;
     // Whatever the script started and left behind goes with it (invariant 6); this also closes
     // any copy of fd 3 a grandchild held, so the channel below reaches its end.
     killGroup(pgid);
@@ -151,7 +238,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     const base = {
       exitCode: signal ? null : exitCode,
       signal,
-      peakRssKb: null,
+      peakRssKb,
       durationMs: performance.now() - started,
     };
     let outcome: RunResult;
@@ -164,7 +251,17 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
         error: `Time limit exceeded: the job ran longer than ${request.timeLimitS} s and was killed`,
       };
     } else if (killedFor === "memory") {
-      outcome = { ...base, cause: "memory", error: "Memory limit exceeded: the job was killed" };
+      outcome = {
+        ...base,
+        cause: "memory",
+        error: `Memory limit exceeded: the job's processes used ${overLimitKb} KB (limit ${request.memory?.limitKb} KB) and were killed`,
+      };
+    } else if (killedFor === "log") {
+      outcome = {
+        ...base,
+        cause: "log",
+        error: `The job's log grew past ${request.logMaxBytes} bytes (JOB_LOG_MAX_BYTES) and the job was stopped`,
+      };
     } else if (killedFor === "revoked") {
       outcome = { ...base, cause: "revoked", error: "The job was cancelled" };
     } else if (thrown) {
@@ -191,5 +288,5 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     return outcome;
   })();
 
-  return { pgid, kill, done };
+  return { pgid, kill, reply, done };
 }

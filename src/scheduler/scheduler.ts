@@ -2,19 +2,42 @@
 // frees, and at start; there is no polling loop. The database is the queue (claimNext is one index
 // seek), so nothing is lost with the process and nothing needs rebuilding beyond the slots.
 import { join } from "node:path";
-import { verdictFor } from "../jobs/policy.ts";
-import { emptyProgress, nextStep, type ProgressState, percent, setTotal, stop } from "../jobs/progress.ts";
-import { JobStatus } from "../jobs/states.ts";
+import type { EventBus } from "../events/bus.ts";
+import { type AttemptCause, verdictFor } from "../jobs/policy.ts";
+import {
+  emptyProgress,
+  nextStep,
+  type ProgressState,
+  percent,
+  type Step,
+  setTotal,
+  stop,
+} from "../jobs/progress.ts";
+import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { killGroup } from "../runner/kill.ts";
+import type { MemoryWatch } from "../runner/memory-watch.ts";
+import { jobProcesses } from "../runner/process-tree.ts";
 import { type RunningChild, type RunResult, runAttempt } from "../runner/runner.ts";
 import type { Runtime } from "../runner/runtime.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
-import type { ChildMessage } from "../sdk/protocol.ts";
+import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
+import { archiveKind } from "../storage/archive-extract.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { AttemptRow, JobRow } from "../store/schema.ts";
-import type { Slot } from "./slots.ts";
+import { escalationQueue, type Slot } from "./slots.ts";
+
+/** The input as the child sees it: an archive's root file (or none found), else the upload itself. */
+function inputPaths(
+  job: JobRow,
+  inputsDir: string,
+): { inputFile: string | null; inputArchive: string | null } {
+  if (!job.inputFile) return { inputFile: null, inputArchive: null };
+  const upload = join(inputsDir, job.inputFile);
+  if (archiveKind(job.inputFile) === null) return { inputFile: upload, inputArchive: null };
+  return { inputFile: job.rootFile ? join(inputsDir, job.rootFile) : null, inputArchive: upload };
+}
 
 /** Progress is written at most this often per running job; the final state is written at once. */
 const PROGRESS_FLUSH_MS = 100;
@@ -24,8 +47,27 @@ interface Running {
   attempt: AttemptRow;
   slot: Slot;
   child: RunningChild | null;
+  /** Steps of earlier attempts: a retried job shows what each attempt did. */
+  earlierSteps: Step[];
   progress: ProgressState;
   flushTimer: ReturnType<typeof setTimeout> | null;
+  /** Children asked for in this attempt (numbers them for ChildJobs.spawn). */
+  spawned: number;
+  /** The script's unanswered waits on other jobs, by request number. */
+  waits: Map<number, string[]>;
+  /** True while it waits on jobs that have not ended: its slot is lent to other work. */
+  parked: boolean;
+  /** The reply that ends its waiting, held until its slot is free again. */
+  resumeWith: Reply | null;
+}
+
+export interface SchedulerLimits {
+  /** Per-job memory limit in KB by queue; `default` for queues not listed; 0 = unlimited. */
+  memoryKb: { default: number; byQueue: Record<string, number> };
+  maxRetries: number;
+  retryTimeLimitS: number;
+  maxLostAttempts: number;
+  logMaxBytes: number;
 }
 
 export interface SchedulerDeps {
@@ -36,47 +78,78 @@ export interface SchedulerDeps {
   logger: Logger;
   slots: Slot[];
   nodeId: string;
+  memory: MemoryWatch;
+  limits: SchedulerLimits;
+  bus: EventBus;
+  /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
+  spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
 }
 
 export class Scheduler {
+  /** Slot id -> the attempt occupying it. A parked parent occupies none. */
   private readonly busy = new Map<string, Running>();
+  /** Every live attempt, parked or not. */
+  private readonly live = new Set<Running>();
   private kickQueued = false;
   private accepting = true;
   /** Set once shutdown kills what outlived its grace: those attempts are interrupted, not failed. */
   private interrupting = false;
   private idleWaiters: (() => void)[] = [];
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    deps.bus.subscribe((event) => {
+      if (event.type === "status" && isTerminal(event.to)) this.onJobEnded();
+    });
+  }
 
   get slots(): readonly Slot[] {
     return this.deps.slots;
   }
 
-  /** Which slot runs which job now. */
-  runningOn(slotId: string): { uuid: string; attempt: number } | null {
+  get runningCount(): number {
+    return this.live.size;
+  }
+
+  /** Which job runs on a slot now. */
+  runningOn(slotId: string): { uuid: string; attempt: number; since: number } | null {
     const running = this.busy.get(slotId);
-    return running ? { uuid: running.job.uuid, attempt: running.attempt.number } : null;
+    return running
+      ? { uuid: running.job.uuid, attempt: running.attempt.number, since: running.attempt.startedAt }
+      : null;
   }
 
   servesQueue(queue: string): boolean {
-    return this.deps.slots.some((slot) => slot.queue === queue);
+    return this.deps.slots.some((slot) => slot.serves.includes(queue));
   }
 
   /** A sentence for a waiting job that no slot here can run; null when some slot serves its queue. */
   waitReason(queue: string): string | null {
     if (this.servesQueue(queue)) return null;
-    const served = [...new Set(this.deps.slots.map((s) => s.queue))].join(", ") || "none";
+    const served = [...new Set(this.deps.slots.flatMap((s) => s.serves))].join(", ") || "none";
     return `No slot on this node serves queue '${queue}' (queues served here: ${served}); the job waits until one does.`;
   }
 
-  /** Recovers what a previous daemon left running, then starts dispatching. */
+  /**
+   * Recovers what a previous daemon left running (kills its surviving process trees, re-queues or
+   * fails the jobs), refreshes why waiting jobs wait, then starts dispatching.
+   */
   start(): void {
-    const { requeued, pgids } = this.deps.store.recoverInterrupted(
+    const { store, logger, limits } = this.deps;
+    const { requeued, failed, groups } = store.recoverInterrupted(
       "the daemon stopped while the job ran; it runs again",
+      limits.maxLostAttempts,
     );
-    for (const pgid of pgids) killGroup(pgid);
+    // Only processes that carry the job's id in their environment: after a reboot the recorded
+    // group id may belong to someone else.
+    for (const { uuid, pgid } of groups) {
+      for (const pid of jobProcesses(pgid, uuid)) process.kill(pid, "SIGKILL");
+    }
     if (requeued.length > 0)
-      this.deps.logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
+      logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
+    if (failed.length > 0) {
+      logger.error("failed jobs interrupted too often", { jobs: failed.map((j) => j.uuid).join(",") });
+    }
+    for (const { queue } of store.queueStats()) store.setWaitReasonForQueue(queue, this.waitReason(queue));
     this.notify();
   }
 
@@ -90,24 +163,62 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Fills free slots: first every slot from its own queue, then idle slots from the other queues
+   * they serve (so a gpuhigh slot takes gpu work only when no free gpu slot takes it first).
+   */
   private dispatch(): void {
-    for (const slot of this.deps.slots) {
-      if (!this.accepting) return;
-      if (this.busy.has(slot.id)) continue;
-      const claimed = this.deps.store.claimNext(slot.queue, slot.id, this.deps.nodeId);
-      if (claimed) this.launch(slot, claimed.job, claimed.attempt);
+    // Parents whose waiting is over get their slot back before any new job takes it.
+    for (const running of this.live) {
+      if (!running.parked || !running.resumeWith || this.busy.has(running.slot.id)) continue;
+      running.parked = false;
+      this.busy.set(running.slot.id, running);
+      running.child?.reply(running.resumeWith);
+      running.resumeWith = null;
+    }
+    for (const secondary of [false, true]) {
+      for (const slot of this.deps.slots) {
+        if (!this.accepting) return;
+        if (this.busy.has(slot.id)) continue;
+        for (const queue of secondary ? slot.serves.slice(1) : slot.serves.slice(0, 1)) {
+          const claimed = this.deps.store.claimNext(queue, slot.id, this.deps.nodeId);
+          if (claimed) {
+            this.launch(slot, claimed.job, claimed.attempt);
+            break;
+          }
+        }
+      }
     }
   }
 
   private scriptPath(job: JobRow): string | null {
-    if (job.process === "custom")
+    if (job.process === "custom") {
       return job.scriptFile ? join(this.deps.folders.scriptDir(job.uuid), job.scriptFile) : null;
+    }
     return this.deps.registry.get(job.process)?.path ?? null;
   }
 
+  private memoryLimitKb(queue: string): number {
+    const { memoryKb } = this.deps.limits;
+    return memoryKb.byQueue[queue] ?? memoryKb.default;
+  }
+
   private launch(slot: Slot, job: JobRow, attempt: AttemptRow): void {
-    const running: Running = { job, attempt, slot, child: null, progress: emptyProgress(), flushTimer: null };
+    const running: Running = {
+      job,
+      attempt,
+      slot,
+      child: null,
+      earlierSteps: job.stepsJson ? (JSON.parse(job.stepsJson) as Step[]) : [],
+      progress: emptyProgress(),
+      flushTimer: null,
+      spawned: 0,
+      waits: new Map(),
+      parked: false,
+      resumeWith: null,
+    };
     this.busy.set(slot.id, running);
+    this.live.add(running);
     const script = this.scriptPath(job);
     if (!script) {
       const error = `The process '${job.process}' is no longer registered on this node`;
@@ -122,6 +233,11 @@ export class Scheduler {
       return;
     }
     const folders = this.deps.folders;
+    const pin: Record<string, string> = { PIXYZ_SLOT: slot.id };
+    if (slot.gpu) {
+      pin.CUDA_VISIBLE_DEVICES = String(slot.gpu.index);
+      pin.NVIDIA_VISIBLE_DEVICES = String(slot.gpu.index);
+    }
     const child = runAttempt(this.deps.runtime, {
       spec: {
         jobId: job.uuid,
@@ -131,13 +247,16 @@ export class Scheduler {
         script,
         entrypoint: job.entrypoint,
         params: JSON.parse(job.paramsJson),
-        inputFile: job.inputFile ? join(folders.inputsDir(job.uuid), job.inputFile) : null,
+        ...inputPaths(job, folders.inputsDir(job.uuid)),
         inputDir: folders.inputsDir(job.uuid),
         outputDir: folders.outputsDir(job.uuid),
       },
       cwd: folders.dir(job.uuid),
       logFile: folders.logFile(job.uuid),
       timeLimitS: job.timeLimitS,
+      logMaxBytes: this.deps.limits.logMaxBytes,
+      env: pin,
+      memory: { watch: this.deps.memory, limitKb: this.memoryLimitKb(attempt.queue) },
       onMessage: (message) => this.onChildMessage(running, message),
     });
     running.child = child;
@@ -145,6 +264,7 @@ export class Scheduler {
     this.deps.logger.info("job started", {
       job: job.uuid,
       attempt: attempt.number,
+      queue: attempt.queue,
       slot: slot.id,
       pgid: child.pgid,
     });
@@ -152,20 +272,39 @@ export class Scheduler {
   }
 
   private onChildMessage(running: Running, message: ChildMessage): void {
-    if (message.t === "total") running.progress = setTotal(running.progress, message.n);
-    else if (message.t === "next") running.progress = nextStep(running.progress, message.info, message.at);
-    else if (message.t === "stop") running.progress = stop(running.progress, message.at);
+    switch (message.t) {
+      case "spawn":
+        this.onSpawn(running, message.req, message.job);
+        return;
+      case "wait":
+        this.onWait(running, message.req, message.ids);
+        return;
+      case "total":
+        running.progress = setTotal(running.progress, message.n);
+        break;
+      case "next":
+        running.progress = nextStep(running.progress, message.info, message.at);
+        break;
+      case "stop":
+        running.progress = stop(running.progress, message.at);
+        break;
+      default:
+        return;
+    }
     running.flushTimer ??= setTimeout(() => this.flushProgress(running), PROGRESS_FLUSH_MS);
+  }
+
+  private allSteps(running: Running, progress: ProgressState): string {
+    return JSON.stringify([...running.earlierSteps, ...progress.steps]);
   }
 
   private flushProgress(running: Running): void {
     running.flushTimer = null;
-    this.deps.store.saveProgress(
-      running.job.id,
-      running.attempt.id,
-      percent(running.progress),
-      JSON.stringify(running.progress.steps),
-    );
+    const progress = percent(running.progress);
+    const steps = [...running.earlierSteps, ...running.progress.steps];
+    if (this.deps.store.saveProgress(running.job.id, running.attempt.id, progress, JSON.stringify(steps))) {
+      this.deps.bus.publish({ type: "progress", job: running.job.uuid, progress, steps, at: Date.now() });
+    }
   }
 
   private async finish(running: Running, result: RunResult): Promise<void> {
@@ -180,8 +319,15 @@ export class Scheduler {
       this.release(running);
       return;
     }
-    const verdict = verdictFor(result.cause);
-    const stepsJson = JSON.stringify(progress.steps);
+    const { limits } = this.deps;
+    const verdict = verdictFor({
+      cause: result.cause as AttemptCause,
+      queue: running.attempt.queue,
+      retry: running.job.retry,
+      maxRetries: limits.maxRetries,
+      escalateTo: escalationQueue(this.deps.slots),
+      retryTimeLimitS: limits.retryTimeLimitS,
+    });
     const applied = this.deps.store.finishAttempt(
       running.attempt.id,
       {
@@ -190,12 +336,13 @@ export class Scheduler {
         signal: result.signal,
         peakRssKb: result.peakRssKb,
         error: result.error ?? null,
-        stepsJson,
+        stepsJson: JSON.stringify(progress.steps),
+        note: verdict.note ?? null,
       },
       {
         status: verdict.status,
         progress: verdict.status === JobStatus.SUCCESS ? 100 : percent(progress),
-        stepsJson,
+        stepsJson: this.allSteps(running, progress),
         resultJson: result.cause === "success" ? JSON.stringify(result.result ?? null) : null,
         error: result.error ?? null,
         nextQueue: verdict.nextQueue,
@@ -207,45 +354,126 @@ export class Scheduler {
       attempt: running.attempt.number,
       cause: result.cause,
       status: applied ? verdict.status : "(stale attempt, ignored)",
+      note: verdict.note,
+      peakRssKb: result.peakRssKb ?? undefined,
       ms: Math.round(result.durationMs),
     });
     this.release(running);
   }
 
   private release(running: Running): void {
-    this.busy.delete(running.slot.id);
-    if (this.busy.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    // A parked parent lent its slot: whoever runs there now keeps it.
+    if (this.busy.get(running.slot.id) === running) this.busy.delete(running.slot.id);
+    this.live.delete(running);
+    if (this.live.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.notify();
   }
 
-  /** Kills the running attempt of a job, if this node runs it. */
-  killJob(uuid: string, cause: "revoked" | "timeout" | "memory"): boolean {
-    for (const running of this.busy.values()) {
-      if (running.job.uuid === uuid && running.child) {
-        running.child.kill(cause);
-        return true;
-      }
+  private onSpawn(running: Running, req: number, spec: ChildSpec): void {
+    running.spawned += 1;
+    try {
+      const child = this.deps.spawnChild(running.job, running.spawned, spec);
+      running.child?.reply({ t: "reply", req, ok: true, value: child.uuid });
+    } catch (error) {
+      running.child?.reply({ t: "reply", req, ok: false, error: (error as Error).message });
     }
-    return false;
+  }
+
+  /** The outcomes of `ids`, or null while one of them has not ended. */
+  private outcomes(ids: string[]): ChildOutcome[] | null {
+    const outcomes: ChildOutcome[] = [];
+    for (const id of ids) {
+      const job = this.deps.store.get(id);
+      if (!job) throw new Error(`Job '${id}' does not exist`);
+      if (!isTerminal(job.status)) return null;
+      outcomes.push({
+        id,
+        status: job.status,
+        result: job.resultJson === null ? null : JSON.parse(job.resultJson),
+        error: job.error,
+      });
+    }
+    return outcomes;
   }
 
   /**
-   * Stops dispatching, lets running jobs finish for up to `graceMs`, then kills the rest; their jobs
-   * go back to waiting at the next start (recoverInterrupted), as after a crash.
+   * A script waits on jobs. Answered at once when they have all ended; otherwise the script is
+   * parked: its slot is lent out (so its children, or anything else, can run there) until the
+   * waiting is over, and then it gets the slot back before new work does. So parents waiting on
+   * children can fill every slot and the children still run.
+   */
+  private onWait(running: Running, req: number, ids: string[]): void {
+    let ready: ChildOutcome[] | null;
+    try {
+      ready = this.outcomes(ids);
+    } catch (error) {
+      running.child?.reply({ t: "reply", req, ok: false, error: (error as Error).message });
+      return;
+    }
+    if (ready && !running.parked) {
+      running.child?.reply({ t: "reply", req, ok: true, value: ready });
+      return;
+    }
+    running.waits.set(req, ids);
+    if (!running.parked) {
+      running.parked = true;
+      this.busy.delete(running.slot.id);
+      this.deps.logger.debug("job parked while it waits", { job: running.job.uuid, slot: running.slot.id });
+      this.notify();
+    }
+    this.onJobEnded();
+  }
+
+  /** Answers the waits that some job's end completed; the last one of a parked parent waits for its slot. */
+  private onJobEnded(): void {
+    let resume = false;
+    for (const running of this.live) {
+      for (const [req, ids] of running.waits) {
+        const outcomes = this.outcomes(ids);
+        if (!outcomes) continue;
+        running.waits.delete(req);
+        const reply: Reply = { t: "reply", req, ok: true, value: outcomes };
+        if (running.parked && running.waits.size === 0) {
+          running.resumeWith = reply;
+          resume = true;
+        } else running.child?.reply(reply);
+      }
+    }
+    if (resume) this.notify();
+  }
+
+  /**
+   * Cancels a job (idempotent): REVOKED in the store first, so it never starts again even if the
+   * daemon dies now; then its process tree is killed if it runs here. Null when the job is unknown.
+   */
+  cancel(uuid: string): JobRow | null {
+    const revoked = this.deps.store.revoke(uuid);
+    if (!revoked) return null;
+    // Cancelling a parent cancels what it started and is still waiting or running.
+    for (const child of this.deps.store.childrenOf(uuid))
+      if (!isTerminal(child.status)) this.cancel(child.uuid);
+    if (revoked.wasRunning) {
+      for (const running of this.live) {
+        if (running.job.uuid === uuid) running.child?.kill("revoked");
+      }
+      this.deps.logger.info("job cancelled while running", { job: uuid });
+    }
+    return revoked.job;
+  }
+
+  /**
+   * Stops dispatching, lets running jobs finish for up to `graceMs`, then kills the rest and puts
+   * their jobs back to waiting: the next start runs them again.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;
-    if (this.busy.size === 0) return;
+    if (this.live.size === 0) return;
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const timedOut = await Promise.race([idle.then(() => false), Bun.sleep(graceMs).then(() => true)]);
     if (!timedOut) return;
     this.interrupting = true;
     const stopped = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    for (const running of this.busy.values()) if (running.child) killGroup(running.child.pgid);
+    for (const running of this.live) if (running.child) killGroup(running.child.pgid);
     await stopped;
-  }
-
-  get runningCount(): number {
-    return this.busy.size;
   }
 }

@@ -1,20 +1,31 @@
-// Reads a script without running it: which functions it exports (the entrypoint check) and the
-// documentation of its entrypoint (the process doc), as the original's SourceInspector did for Python.
+// Reads a script without running it: which functions it exports (the entrypoint check), the
+// documentation of its entrypoint (the process doc) and its scheduling declaration, as the
+// original's SourceInspector did for Python. TypeScript/JavaScript through Bun's transpiler, Python
+// through python-source.ts; the file name's extension says which.
+import { pythonDocstring, pythonFunctions, pythonScheduleArgs } from "./python-source.ts";
 
 export class ScriptError extends Error {}
 
-export const SCRIPT_EXTENSIONS = [".ts", ".mts", ".js", ".mjs"] as const;
+export const SCRIPT_EXTENSIONS = [".ts", ".mts", ".js", ".mjs", ".py"] as const;
 
 export function isSupportedScript(fileName: string): boolean {
   return SCRIPT_EXTENSIONS.some((ext) => fileName.toLowerCase().endsWith(ext));
+}
+
+export function isPythonFile(fileName: string): boolean {
+  return fileName.toLowerCase().endsWith(".py");
 }
 
 function loaderFor(fileName: string): "ts" | "js" {
   return /\.m?ts$/i.test(fileName) ? "ts" : "js";
 }
 
-/** Names exported by the script; a script that does not parse is a ScriptError with the parser's words. */
+/**
+ * Names exported by the script (for Python: its top-level functions); a TS/JS script that does not
+ * parse is a ScriptError with the parser's words.
+ */
 export function exportedNames(source: string, fileName: string): string[] {
+  if (isPythonFile(fileName)) return pythonFunctions(source);
   try {
     return new Bun.Transpiler({ loader: loaderFor(fileName) }).scan(source).exports;
   } catch (error) {
@@ -29,8 +40,32 @@ export function assertEntrypoint(source: string, fileName: string, entrypoint: s
   }
 }
 
-/** The JSDoc block right above `export [async] function <entrypoint>`, as plain text; or null. */
-export function entrypointDoc(source: string, entrypoint = "main"): string | null {
+/**
+ * The documentation of the entrypoint, as plain text, or null. TS/JS: the JSDoc block right above
+ * `export [async] function <entrypoint>`, else a literal `export const description = "..."`.
+ * Python (`fileName` ending in .py): the docstring of the top-level `def <entrypoint>`.
+ */
+export function entrypointDoc(source: string, entrypoint = "main", fileName = "script.ts"): string | null {
+  if (isPythonFile(fileName)) return pythonDocstring(source, entrypoint);
+  return jsdocOf(source, entrypoint) ?? exportedDescription(source);
+}
+
+function exportedDescription(source: string): string | null {
+  const match =
+    /export\s+const\s+description\s*(?::\s*string\s*)?=\s*("(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`$]*`)/.exec(
+      source,
+    );
+  if (!match) return null;
+  const literal = match[1]!;
+  const text = literal.startsWith("`")
+    ? literal.slice(1, -1)
+    : (JSON.parse(
+        literal.startsWith("'") ? `"${literal.slice(1, -1).replaceAll('"', '\\"')}"` : literal,
+      ) as string);
+  return text.trim() === "" ? null : text.trim();
+}
+
+function jsdocOf(source: string, entrypoint: string): string | null {
   const pattern = new RegExp(
     `/\\*\\*([\\s\\S]*?)\\*/\\s*export\\s+(?:async\\s+)?function\\s*\\*?\\s*${entrypoint}\\b`,
   );
@@ -43,4 +78,80 @@ export function entrypointDoc(source: string, entrypoint = "main"): string | nul
     .join("\n")
     .trim();
   return text === "" ? null : text;
+}
+
+/** Keys of `export const schedule = {...}` and the config keys they stand for. */
+const SCHEDULE_KEYS: Record<string, string> = {
+  queue: "queue",
+  timeLimit: "time_limit",
+  time_limit: "time_limit",
+  priority: "priority",
+};
+
+/**
+ * The script's own scheduling declaration, read without running it, as the original read
+ * `@pixyz_schedule(...)`: `export const schedule = { queue: "gpu", timeLimit: 600, priority: 1 }`.
+ * Only literal values count (strings, numbers, booleans); anything else is ignored. Returns the
+ * declaration as `config` keys (queue, time_limit, priority), for the same validation as `config`.
+ */
+export function declaredSchedule(
+  source: string,
+  fileName = "script.ts",
+  entrypoint = "main",
+): Record<string, unknown> {
+  if (isPythonFile(fileName)) return pythonDeclaredSchedule(source, entrypoint);
+  const match = /export\s+const\s+schedule\s*(?::\s*[\w.<>[\]]+\s*)?=\s*\{([^}]*)\}/.exec(source);
+  if (!match) return {};
+  const declared: Record<string, unknown> = {};
+  const pair = /(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?\d+(?:\.\d+)?|true|false)/g;
+  for (const [, key, literal] of match[1]!.matchAll(pair)) {
+    const target = SCHEDULE_KEYS[key!];
+    if (!target) continue;
+    const value = literal!.startsWith("'")
+      ? JSON.parse(`"${literal!.slice(1, -1).replaceAll('"', '\\"')}"`)
+      : JSON.parse(literal!);
+    declared[target] = value;
+  }
+  return declared;
+}
+
+/**
+ * `@pixyz_schedule(...)` on the Python entrypoint, as `config` keys: queue, time_limit, priority,
+ * compute_only (literals of the right type only; `timeout` bounds the wait at run time, nothing
+ * here). As the original: `wait=True` with no queue means queue 'control'.
+ */
+function pythonDeclaredSchedule(source: string, entrypoint: string): Record<string, unknown> {
+  const args = pythonScheduleArgs(source, entrypoint);
+  const declared: Record<string, unknown> = {};
+  if (typeof args.queue === "string") declared.queue = args.queue;
+  if (typeof args.time_limit === "number") declared.time_limit = args.time_limit;
+  if (typeof args.priority === "number") declared.priority = args.priority;
+  if (typeof args.compute_only === "boolean") declared.compute_only = args.compute_only;
+  const wait = args.wait;
+  if (
+    declared.queue === undefined &&
+    wait !== undefined &&
+    wait !== null &&
+    wait !== false &&
+    wait !== 0 &&
+    wait !== ""
+  ) {
+    declared.queue = "control";
+  }
+  return declared;
+}
+
+/**
+ * The one check of a script at submission: throws ScriptError when `entrypoint` is not one of its
+ * functions (or a TS/JS script does not parse); returns its own scheduling declaration as
+ * `config` keys (queue, time_limit, priority, compute_only), to merge as defaults < declared < config.
+ * `fileName`'s extension says the language (.py: Python).
+ */
+export function inspectScript(
+  source: string,
+  fileName: string,
+  entrypoint: string,
+): { declared: Record<string, unknown> } {
+  assertEntrypoint(source, fileName, entrypoint);
+  return { declared: declaredSchedule(source, fileName, entrypoint) };
 }

@@ -1,7 +1,7 @@
 // Pre-registered processes: the built-in ones shipped inside the binary (process/, written to the
 // data folder's runtime area at start so a child can run them) plus an optional external folder
 // (PROCESS_DIR) whose files add to or override them by name.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, parse } from "node:path";
 import { isSupportedScript } from "./inspect.ts";
 
@@ -25,7 +25,10 @@ export class ProcessRegistry {
     for (const file of readdirSync(dir).sort()) {
       const { name } = parse(file);
       if (!isSupportedScript(file) || !PROCESS_NAME.test(name) || name.startsWith("_")) continue;
-      into.set(name, { name, path: join(dir, file) });
+      const path = join(dir, file);
+      // Only plain files (or links to them): a folder named like a script is not a process.
+      if (!statSync(path, { throwIfNoEntry: false })?.isFile()) continue;
+      into.set(name, { name, path });
     }
   }
 

@@ -1,15 +1,9 @@
 // The child side of a job: reads its JobSpec from stdin, loads the user script, calls the
 // entrypoint with (ctx, params) and reports progress, result or error on fd 3.
 // Bundled on its own (scripts/gen-embedded.ts) and kept tiny: every import here is paid per job.
-import { writeSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { Channel } from "./channel.ts";
 import { createCtx } from "./ctx.ts";
-import { CHANNEL_FD, type ChildMessage, type JobSpec } from "./protocol.ts";
-
-function send(message: ChildMessage): void {
-  // Synchronous write: the line is in the pipe before the process can exit.
-  writeSync(CHANNEL_FD, `${JSON.stringify(message)}\n`);
-}
 
 function describe(error: unknown): { name: string; message: string; stack: string } {
   if (error instanceof Error) {
@@ -23,8 +17,14 @@ function describe(error: unknown): { name: string; message: string; stack: strin
 }
 
 async function run(): Promise<number> {
-  const spec = JSON.parse(await Bun.stdin.text()) as JobSpec;
-  const ctx = createCtx(spec, send);
+  const channel = new Channel();
+  const send = channel.send.bind(channel);
+  const spec = await channel.readSpec();
+  // The daemon sends SIGTERM on cancel or time limit, then SIGKILL after a grace period: the
+  // signal lets a script stop cleanly (and the handler keeps SIGTERM from killing it at once).
+  const abort = new AbortController();
+  process.on("SIGTERM", () => abort.abort(new Error("the job was cancelled or reached its time limit")));
+  const ctx = createCtx(spec, channel, abort.signal);
   try {
     const module = (await import(pathToFileURL(spec.script).href)) as Record<string, unknown>;
     const entry = module[spec.entrypoint];
@@ -34,7 +34,15 @@ async function run(): Promise<number> {
     const value = await entry(ctx, spec.params);
     ctx.progress.stop();
     // Undefined becomes null, as the original's None; a value JSON cannot carry is the script's error.
-    const json = JSON.stringify(value ?? null);
+    let json: string;
+    try {
+      json = JSON.stringify(value ?? null);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const message = `The value returned by ${spec.entrypoint} cannot be stored as JSON: ${reason}`;
+      send({ t: "error", name: "ResultError", message, stack: `ResultError: ${message}` });
+      return 1;
+    }
     send({ t: "result", value: JSON.parse(json) });
     return 0;
   } catch (error) {

@@ -1,6 +1,7 @@
-// The parent/child channel. The parent writes one JobSpec line on the child's stdin; the child
-// writes ChildMessage JSON lines on fd 3 (a pipe: unlike Bun's ipc option, it loses nothing when
-// the child exits right after writing). Python's compat package speaks the same lines.
+// The parent/child channel. The daemon writes one JobSpec line on the child's stdin, then Reply
+// lines to the child's requests; the child writes ChildMessage JSON lines on fd 3 (a pipe: unlike
+// Bun's ipc option, it loses nothing when the child exits right after writing). Python's compat
+// package speaks the same lines.
 
 export interface JobSpec {
   jobId: string;
@@ -10,9 +11,35 @@ export interface JobSpec {
   script: string;
   entrypoint: string;
   params: unknown;
+  /** The file the job works on: the upload, or the root file inside an extracted archive. */
   inputFile: string | null;
+  /** The uploaded archive, when the input was one (its content is extracted in inputDir). */
+  inputArchive: string | null;
   inputDir: string;
   outputDir: string;
+}
+
+/** A child job a running script asks for (ctx.spawn; the Python shim's execute / canvas). */
+export interface ChildSpec {
+  /** Another entrypoint of the same script (default: the parent's entrypoint)... */
+  entrypoint?: string;
+  /** ...or a pre-registered process instead of the parent's script. */
+  process?: string;
+  /** Default: the parent's queue. */
+  queue?: string;
+  params?: unknown;
+  name?: string;
+  /** Seconds; default: the daemon's default time limit. */
+  timeLimit?: number;
+  priority?: number;
+}
+
+/** How a child job ended, as the parent's wait sees it. */
+export interface ChildOutcome {
+  id: string;
+  status: string;
+  result: unknown;
+  error: string | null;
 }
 
 /** `at` is the child's wall clock in ms; durations are differences of two `at` of the same child. */
@@ -21,6 +48,15 @@ export type ChildMessage =
   | { t: "next"; info: string; at: number }
   | { t: "stop"; at: number }
   | { t: "result"; value: unknown }
-  | { t: "error"; name: string; message: string; stack: string };
+  | { t: "error"; name: string; message: string; stack: string }
+  /** Start a child job; the reply's value is its id. `req` numbers the requests of one attempt. */
+  | { t: "spawn"; req: number; job: ChildSpec }
+  /** Wait until every listed job has ended; the reply's value is ChildOutcome[] in the same order. */
+  | { t: "wait"; req: number; ids: string[] };
+
+/** The daemon's answer to a spawn or wait request, on the child's stdin. */
+export type Reply =
+  | { t: "reply"; req: number; ok: true; value: unknown }
+  | { t: "reply"; req: number; ok: false; error: string };
 
 export const CHANNEL_FD = 3;

@@ -12,6 +12,34 @@ export interface Progress {
   stop(): void;
 }
 
+/** A child job started by ctx.spawn: a real job with its own id, listed with `parent` in its details. */
+export interface ChildJob {
+  readonly id: string;
+  /** Waits for the child; its result, or a thrown ChildJobError when it ended FAILURE or REVOKED. */
+  result(): Promise<unknown>;
+}
+
+/** What ctx.spawn accepts. Defaults: the parent's entrypoint and queue, the daemon's time limit. */
+export interface ChildOptions {
+  /** Another entrypoint of the same script... */
+  entrypoint?: string;
+  /** ...or a pre-registered process. */
+  process?: string;
+  queue?: string;
+  params?: unknown;
+  name?: string;
+  /** Seconds. */
+  timeLimit?: number;
+  priority?: number;
+}
+
+export interface ChildOutcome {
+  id: string;
+  status: string;
+  result: unknown;
+  error: string | null;
+}
+
 export interface Ctx {
   /** The job's params (the `params` form field, parsed JSON). */
   readonly params: unknown;
@@ -21,8 +49,17 @@ export interface Ctx {
   readonly queue: string;
   /** 0 on the first attempt, 1 on the first retry, ... */
   readonly retry: number;
-  /** Absolute path of the uploaded input file, or null when the job has none. */
-  inputFile(): string | null;
+  /**
+   * The input file, as the original's get_input_file. With no name: the uploaded file; for an
+   * uploaded archive (.zip, .tar, .tar.gz, .tgz; extracted into the inputs folder), its root file:
+   * config.root_file, else params.filename when it names a file of the archive, else the shallowest
+   * 3D file (an assembly before its parts). Null when the job has no input; throws when an archive
+   * has no root file. With a name: that input file, uploaded alone or inside the archive, by its
+   * path relative to the inputs folder or by a base name found once; throws when there is none.
+   */
+  inputFile(name?: string): string | null;
+  /** The uploaded archive itself (kept in the inputs folder), or null when the input was not one. */
+  inputArchive(): string | null;
   /** The inputs folder, or the path of `name` inside it (parent folders are created). */
   inputDir(name?: string): string;
   /** The outputs folder, or the path of `name` inside it (parent folders are created). */
@@ -30,6 +67,15 @@ export interface Ctx {
   readonly progress: Progress;
   /** Writes one line to the job's log (also visible to the daemon's operators). */
   log(...args: unknown[]): void;
+  /** Aborts when the job is cancelled or reaches its time limit; the process is killed soon after. */
+  readonly signal: AbortSignal;
+  /**
+   * Starts a child job (a DAG step): another entrypoint of this script or a process, on any queue.
+   * While the script waits on children its slot is lent out, so waiting parents never starve them.
+   */
+  spawn(options: ChildOptions): Promise<ChildJob>;
+  /** Waits for several children at once (a group / chord join); outcomes in the same order, never throws. */
+  wait(children: readonly ChildJob[]): Promise<ChildOutcome[]>;
 }
 
 /** Optional declaration read before queueing: `export const schedule: Schedule = { queue: "gpu" }`. */

@@ -1,10 +1,20 @@
 // The on-disk layout of jobs under <data>/jobs:
 //   <uuid>/script/<file>   the uploaded script (kept apart from inputs: same names never clash)
-//   <uuid>/inputs/...      the uploaded input
+//   <uuid>/inputs/...      the uploaded input (an archive is kept and extracted beside it)
 //   <uuid>/outputs/...     what the script writes
+//   <uuid>/archives/<uuid>.zip  the zip of the outputs, built on request
 //   <uuid>/job.log         the child's stdout and stderr, all attempts
 // New jobs are assembled under .staging/<uuid> and renamed into place once validated and synced.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { join, relative } from "node:path";
 
 export class JobFolders {
@@ -32,15 +42,25 @@ export class JobFolders {
   logFile(uuid: string): string {
     return join(this.dir(uuid), "job.log");
   }
+  archivesDir(uuid: string): string {
+    return join(this.dir(uuid), "archives");
+  }
+  /** Where the zip of the outputs is cached once built. */
+  outputArchive(uuid: string): string {
+    return join(this.archivesDir(uuid), `${uuid}.zip`);
+  }
 
   /** A fresh staging folder for a submission; `commit` moves it into place. */
-  stage(uuid: string): { dir: string; commit: () => void; discard: () => void } {
+  stage(uuid: string): Stage {
     const dir = join(this.staging, uuid);
     mkdirSync(join(dir, "inputs"), { recursive: true });
     mkdirSync(join(dir, "outputs"), { recursive: true });
     mkdirSync(join(dir, "script"), { recursive: true });
     return {
+      uuid,
       dir,
+      scriptDir: join(dir, "script"),
+      inputsDir: join(dir, "inputs"),
       commit: () => {
         for (const sub of ["script", "inputs", "outputs", ""]) syncDir(join(dir, sub));
         renameSync(dir, this.dir(uuid));
@@ -50,9 +70,16 @@ export class JobFolders {
     };
   }
 
-  /** Removes a job's folder (a submission that failed after its files were moved into place). */
-  remove(uuid: string): void {
+  /** Removes a job's folder; returns the bytes its files took (0 when there was none). */
+  remove(uuid: string): number {
+    const freed = diskUsage(this.dir(uuid));
     rmSync(this.dir(uuid), { recursive: true, force: true });
+    return freed;
+  }
+
+  /** Names of the job folders present (staging excluded). */
+  jobDirs(): string[] {
+    return readdirSync(this.root).filter((name) => !name.startsWith("."));
   }
 
   /** Removes what an interrupted submission left in staging. */
@@ -83,6 +110,31 @@ export class JobFolders {
   }
 }
 
+export interface Stage {
+  uuid: string;
+  dir: string;
+  scriptDir: string;
+  inputsDir: string;
+  /** Makes the staged files durable and moves them into place. */
+  commit: () => void;
+  discard: () => void;
+}
+
+/** Bytes taken by the files under `path` (links counted as themselves, not followed). */
+export function diskUsage(path: string): number {
+  let stat: import("node:fs").Stats;
+  try {
+    stat = lstatSync(path);
+  } catch {
+    return 0;
+  }
+  if (!stat.isDirectory()) return stat.size;
+  let total = 0;
+  for (const name of readdirSync(path)) total += diskUsage(join(path, name));
+  return total;
+}
+
+/** fsyncs a file or a folder (a folder: so the names in it are durable). */
 export function syncDir(path: string): void {
   const fd = openSync(path, "r");
   try {

@@ -31,7 +31,7 @@ export function openDatabase(path: string, embedded: EmbeddedMigration[] = migra
 /**
  * Applies the embedded migrations with drizzle's own routine (same `__drizzle_migrations` table and
  * hashes as `drizzle-orm/bun-sqlite/migrator`, which can only read a folder on disk). That routine
- * is internal to drizzle-orm: the version is pinned and test/store-migrations.test.ts guards it.
+ * is internal to drizzle-orm: the version is pinned and test/store.test.ts guards it.
  */
 function migrate(db: Db, embedded: EmbeddedMigration[]): void {
   const list = embedded.map((m) => ({

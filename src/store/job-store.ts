@@ -1,7 +1,8 @@
 // The only code that reads and writes jobs, attempts and events. Every state change goes through
 // `move`, which asks the state machine first and appends an event row in the same transaction.
-import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
-import { assertTransition, JobStatus, WAITING } from "../jobs/states.ts";
+import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
+import type { EventBus, JobEvent } from "../events/bus.ts";
+import { assertTransition, JobStatus, TERMINAL, WAITING } from "../jobs/states.ts";
 import type { Db } from "./db.ts";
 import {
   type AttemptRow,
@@ -17,6 +18,7 @@ type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface AttemptEnd {
   cause: string;
+  note?: string | null;
   exitCode: number | null;
   signal: string | null;
   peakRssKb: number | null;
@@ -41,7 +43,28 @@ export interface Claimed {
 }
 
 export class JobStore {
-  constructor(readonly db: Db) {}
+  /** Status events of the transaction in progress, published once it commits. */
+  private pending: JobEvent[] = [];
+
+  constructor(
+    readonly db: Db,
+    private readonly bus: EventBus | null = null,
+  ) {}
+
+  /** Runs `fn` in a transaction, then publishes the status changes it made (none if it failed). */
+  private transact<T>(fn: (tx: Tx) => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(fn);
+    } catch (error) {
+      this.pending = [];
+      throw error;
+    }
+    const events = this.pending;
+    this.pending = [];
+    for (const event of events) this.bus?.publish(event);
+    return result;
+  }
 
   private move(
     tx: Tx,
@@ -56,20 +79,41 @@ export class JobStore {
       .set({ ...set, status: to })
       .where(eq(jobs.id, job.id))
       .run();
+    const at = Date.now();
     tx.insert(jobEvents)
-      .values({ jobId: job.id, attemptId, fromStatus: job.status, toStatus: to, at: Date.now(), detail })
+      .values({ jobId: job.id, attemptId, fromStatus: job.status, toStatus: to, at, detail })
       .run();
+    this.pending.push({
+      type: "status",
+      job: job.uuid,
+      from: job.status,
+      to,
+      queue: set.queue ?? job.queue,
+      attempt: attemptId,
+      detail,
+      at,
+    });
   }
 
   /** Inserts an accepted job (PENDING) with its first event; returns the stored row. */
   insert(values: Omit<NewJobRow, "status" | "id">): JobRow {
-    return this.db.transaction((tx) => {
+    return this.transact((tx) => {
       const row = tx
         .insert(jobs)
         .values({ ...values, status: JobStatus.PENDING })
         .returning()
         .get();
       tx.insert(jobEvents).values({ jobId: row.id, toStatus: JobStatus.PENDING, at: row.requestedAt }).run();
+      this.pending.push({
+        type: "status",
+        job: row.uuid,
+        from: null,
+        to: JobStatus.PENDING,
+        queue: row.queue,
+        attempt: null,
+        detail: null,
+        at: row.requestedAt,
+      });
       return row;
     });
   }
@@ -106,7 +150,7 @@ export class JobStore {
    * it, atomically. One index seek on jobs_claim_idx per waiting status, whatever the backlog.
    */
   claimNext(queue: string, slot: string, nodeId: string): Claimed | null {
-    return this.db.transaction((tx) => {
+    return this.transact((tx) => {
       const job = tx
         .select()
         .from(jobs)
@@ -139,6 +183,25 @@ export class JobStore {
     });
   }
 
+  /** The n-th child `parentUuid` asked for, if it exists already. */
+  findChild(parentUuid: string, spawnSeq: number): JobRow | undefined {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.parentUuid, parentUuid), eq(jobs.spawnSeq, spawnSeq)))
+      .get();
+  }
+
+  /** The children of a job, in the order they were asked for. */
+  childrenOf(parentUuid: string): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.parentUuid, parentUuid))
+      .orderBy(asc(jobs.spawnSeq))
+      .all();
+  }
+
   /** Records the child's process group, so a restarted daemon can sweep it. */
   setPgid(attemptId: number, pgid: number): void {
     this.db.update(attempts).set({ pgid }).where(eq(attempts.id, attemptId)).run();
@@ -162,7 +225,7 @@ export class JobStore {
    * moved on, was revoked, or a newer attempt owns it) only gets its attempt row closed.
    */
   finishAttempt(attemptId: number, end: AttemptEnd, outcome: JobOutcome): boolean {
-    return this.db.transaction((tx) => {
+    return this.transact((tx) => {
       const now = Date.now();
       const { cause, ...rest } = end;
       tx.update(attempts)
@@ -172,7 +235,7 @@ export class JobStore {
       const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
       if (!job || job.status !== JobStatus.STARTED) return false;
       const retrying = outcome.status === JobStatus.RETRY;
-      this.move(tx, job, outcome.status, attemptId, end.cause, {
+      this.move(tx, job, outcome.status, attemptId, end.note ? `${end.cause}: ${end.note}` : end.cause, {
         progress: outcome.progress,
         stepsJson: outcome.stepsJson,
         resultJson: outcome.resultJson,
@@ -184,11 +247,6 @@ export class JobStore {
       });
       return true;
     });
-  }
-
-  /** Sets or clears why a waiting job is not running. */
-  setWaitReason(jobId: number, reason: string | null): void {
-    this.db.update(jobs).set({ waitReason: reason }).where(eq(jobs.id, jobId)).run();
   }
 
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
@@ -211,22 +269,136 @@ export class JobStore {
 
   /**
    * At start: jobs left STARTED by a daemon that died have no live attempt. Close those attempts as
-   * lost and put the jobs back to waiting, in their original order. Returns the process groups the
-   * dead daemon had started, for the caller to sweep.
+   * lost and put the jobs back to waiting, in their original order; a job interrupted
+   * `maxLost` times is failed instead (a poison job that takes the daemon down must not loop).
+   * Returns the jobs and process groups the dead daemon had started, for the caller to sweep.
    */
-  recoverInterrupted(reason: string): { requeued: JobRow[]; pgids: number[] } {
-    return this.db.transaction((tx) => {
+  recoverInterrupted(
+    reason: string,
+    maxLost: number,
+  ): { requeued: JobRow[]; failed: JobRow[]; groups: { uuid: string; pgid: number }[] } {
+    return this.transact((tx) => {
       const running = tx.select().from(jobs).where(eq(jobs.status, JobStatus.STARTED)).all();
-      const pgids = running
-        .map((job) => this.requeueTx(tx, job, reason))
-        .filter((p): p is number => p !== null);
-      return { requeued: running, pgids };
+      const requeued: JobRow[] = [];
+      const failed: JobRow[] = [];
+      const groups: { uuid: string; pgid: number }[] = [];
+      for (const job of running) {
+        const lost = tx
+          .select({ n: sql<number>`count(*)` })
+          .from(attempts)
+          .where(and(eq(attempts.jobId, job.id), eq(attempts.exitCause, "lost")))
+          .get()!.n;
+        if (lost + 1 >= maxLost) {
+          const error = `The job was interrupted ${lost + 1} times by a daemon crash or stop while it ran; it is failed so that it cannot take the daemon down again`;
+          const attempt =
+            job.currentAttemptId === null
+              ? undefined
+              : tx.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
+          if (attempt?.pgid) groups.push({ uuid: job.uuid, pgid: attempt.pgid });
+          if (attempt) {
+            tx.update(attempts)
+              .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
+              .where(and(eq(attempts.id, attempt.id), isNull(attempts.endedAt)))
+              .run();
+          }
+          this.move(tx, job, JobStatus.FAILURE, job.currentAttemptId, "poison", {
+            error,
+            stoppedAt: Date.now(),
+          });
+          failed.push(job);
+          continue;
+        }
+        const pgid = this.requeueTx(tx, job, reason);
+        if (pgid !== null) groups.push({ uuid: job.uuid, pgid });
+        requeued.push(job);
+      }
+      return { requeued, failed, groups };
     });
+  }
+
+  /**
+   * Cancels a job: a waiting one is REVOKED at once; a running one is REVOKED in the store first
+   * (so it never starts again, even if the daemon dies before the kill), and the caller kills it.
+   * Terminal jobs are left as they are. Returns the row after the call and whether it was running.
+   */
+  revoke(uuid: string): { job: JobRow; wasRunning: boolean } | null {
+    return this.transact((tx) => {
+      const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
+      if (!job) return null;
+      if (
+        job.status === JobStatus.SUCCESS ||
+        job.status === JobStatus.FAILURE ||
+        job.status === JobStatus.REVOKED
+      ) {
+        return { job, wasRunning: false };
+      }
+      const wasRunning = job.status === JobStatus.STARTED;
+      const now = Date.now();
+      this.move(tx, job, JobStatus.REVOKED, job.currentAttemptId, "cancelled through the API", {
+        stoppedAt: now,
+        waitReason: null,
+        error: "The job was cancelled",
+      });
+      return {
+        job: {
+          ...job,
+          status: JobStatus.REVOKED,
+          stoppedAt: now,
+          waitReason: null,
+          error: "The job was cancelled",
+        },
+        wasRunning,
+      };
+    });
+  }
+
+  /** Per queue: waiting and running counts and the oldest waiting job's submission time. */
+  queueStats(): { queue: string; waiting: number; running: number; oldestWaitingAt: number | null }[] {
+    const rows = this.db
+      .select({
+        queue: jobs.queue,
+        status: jobs.status,
+        count: sql<number>`count(*)`,
+        oldest: sql<number | null>`min(${jobs.requestedAt})`,
+      })
+      .from(jobs)
+      .where(inArray(jobs.status, [...WAITING, JobStatus.STARTED]))
+      .groupBy(jobs.queue, jobs.status)
+      .all();
+    const byQueue = new Map<
+      string,
+      { queue: string; waiting: number; running: number; oldestWaitingAt: number | null }
+    >();
+    for (const row of rows) {
+      const entry = byQueue.get(row.queue) ?? {
+        queue: row.queue,
+        waiting: 0,
+        running: 0,
+        oldestWaitingAt: null,
+      };
+      if (row.status === JobStatus.STARTED) entry.running += row.count;
+      else {
+        entry.waiting += row.count;
+        if (row.oldest !== null && (entry.oldestWaitingAt === null || row.oldest < entry.oldestWaitingAt))
+          entry.oldestWaitingAt = row.oldest;
+      }
+      byQueue.set(row.queue, entry);
+    }
+    return [...byQueue.values()];
+  }
+
+  /** Sets the wait reason of every waiting job of `queue` (null clears it). */
+  setWaitReasonForQueue(queue: string, reason: string | null): void {
+    this.db
+      .update(jobs)
+      .set({ waitReason: reason })
+      .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, queue)))
+      .run();
   }
 
   /** Fenced: puts the job of a still-current attempt back to waiting (shutdown interrupted it). */
   requeueAttempt(attemptId: number, reason: string): boolean {
-    return this.db.transaction((tx) => {
+    return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
       if (!job || job.status !== JobStatus.STARTED) return false;
       this.requeueTx(tx, job, reason);
@@ -234,13 +406,64 @@ export class JobStore {
     });
   }
 
-  /** Distinct queues that have waiting jobs, with their counts. */
-  waitingQueues(): { queue: string; count: number }[] {
+  /** When a finished job ended (a job cancelled before it started has no stop time: its request time). */
+  private static readonly endedAt = sql<number>`coalesce(${jobs.stoppedAt}, ${jobs.requestedAt})`;
+
+  /** Finished jobs that ended before `cutoff` and still have their files, oldest first. */
+  filesToClean(cutoff: number, limit = 1000): JobRow[] {
     return this.db
-      .select({ queue: jobs.queue, count: sql<number>`count(*)` })
+      .select()
       .from(jobs)
-      .where(inArray(jobs.status, [...WAITING]))
-      .groupBy(jobs.queue)
+      .where(
+        and(inArray(jobs.status, [...TERMINAL]), isNull(jobs.filesCleanedAt), lt(JobStore.endedAt, cutoff)),
+      )
+      .orderBy(asc(jobs.id))
+      .limit(limit)
       .all();
+  }
+
+  /** Records that the job's folder was removed; its downloads answer 410 from now on. */
+  markFilesCleaned(jobId: number, at: number): void {
+    this.db.update(jobs).set({ filesCleanedAt: at }).where(eq(jobs.id, jobId)).run();
+  }
+
+  /** Finished jobs that ended before `cutoff`, oldest first (for JOB_RETENTION). */
+  finishedBefore(cutoff: number, limit = 1000): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(inArray(jobs.status, [...TERMINAL]), lt(JobStore.endedAt, cutoff)))
+      .orderBy(asc(jobs.id))
+      .limit(limit)
+      .all();
+  }
+
+  /** Deletes finished jobs with their attempts and events; a job still waiting or running is kept. */
+  deleteFinished(jobIds: number[]): number {
+    if (jobIds.length === 0) return 0;
+    return this.db.transaction((tx) => {
+      const ids = tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(inArray(jobs.id, jobIds), inArray(jobs.status, [...TERMINAL])))
+        .all()
+        .map((r) => r.id);
+      if (ids.length === 0) return 0;
+      tx.delete(jobEvents).where(inArray(jobEvents.jobId, ids)).run();
+      tx.delete(attempts).where(inArray(attempts.jobId, ids)).run();
+      tx.delete(jobs).where(inArray(jobs.id, ids)).run();
+      return ids.length;
+    });
+  }
+
+  /** Which of `uuids` have a job row. */
+  knownUuids(uuids: string[]): Set<string> {
+    const found = new Set<string>();
+    for (let i = 0; i < uuids.length; i += 500) {
+      const batch = uuids.slice(i, i + 500);
+      for (const row of this.db.select({ uuid: jobs.uuid }).from(jobs).where(inArray(jobs.uuid, batch)).all())
+        found.add(row.uuid);
+    }
+    return found;
   }
 }

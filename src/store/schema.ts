@@ -1,7 +1,7 @@
 // The durable model: one row per job, one per execution attempt, one per state change.
 // Times are integers in milliseconds since the epoch (UTC); JSON payloads are TEXT.
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const jobs = sqliteTable(
   "jobs",
@@ -36,6 +36,9 @@ export const jobs = sqliteTable(
     // Why a waiting job is not running (no slot serves its queue here, ...); null when nothing to say.
     waitReason: text("wait_reason"),
     parentUuid: text("parent_uuid"),
+    // The n-th child its parent asked for within an attempt: a re-run parent asking again for its
+    // n-th child gets the existing one, so a retry or a restart does not redo started work.
+    spawnSeq: integer("spawn_seq"),
     // Federation seam: the node that accepted the job owns its row.
     originNode: text("origin_node"),
     requestedAt: integer("requested_at").notNull(),
@@ -47,7 +50,7 @@ export const jobs = sqliteTable(
     // The claim query walks this index in order: the next waiting job of a queue, highest priority
     // first, then oldest; so a dispatch costs one index seek whatever the backlog.
     index("jobs_claim_idx").on(t.status, t.queue, sql`${t.priority} DESC`, t.id),
-    index("jobs_parent_idx").on(t.parentUuid),
+    uniqueIndex("jobs_parent_seq_idx").on(t.parentUuid, t.spawnSeq),
   ],
 );
 
@@ -76,6 +79,8 @@ export const attempts = sqliteTable(
     peakRssKb: integer("peak_rss_kb"),
     stepsJson: text("steps_json"),
     error: text("error"),
+    // What the scheduler decided after this attempt, in words (e.g. the escalation target).
+    note: text("note"),
   },
   (t) => [index("attempts_job_idx").on(t.jobId)],
 );

@@ -1,9 +1,14 @@
 // Reading jobs, as the original: list, state, details, outputs and output downloads. Plus submit.
+import { stat } from "node:fs/promises";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { isTerminal } from "../../jobs/states.ts";
 import { resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
+import type { JobRow } from "../../store/schema.ts";
 import type { ApiDeps } from "../deps.ts";
-import { ApiError, badRequest, notFound } from "../errors.ts";
+import { fileResponse } from "../download.ts";
+import { ApiError, badRequest, clientError, notFound } from "../errors.ts";
 import {
+  ErrorEnvelope,
   errorResponses,
   JobDetails,
   JobList,
@@ -40,6 +45,28 @@ function requireJob(deps: ApiDeps, uuid: string) {
   return job;
 }
 
+/** 410 once the cleanup removed the job's folder (the row stays). */
+function requireFiles(job: JobRow): void {
+  if (job.filesCleanedAt !== null) {
+    throw new ApiError(
+      410,
+      `The files of job '${job.uuid}' were removed by the cleanup on ${new Date(job.filesCleanedAt).toISOString()}`,
+    );
+  }
+}
+
+/** How long a request for the archive waits for a build before answering 425. */
+const ARCHIVE_WAIT_MS = 1000;
+
+const fileContent = (description: string, type: string) => ({
+  description,
+  content: { [type]: { schema: z.string().openapi({ format: "binary" }) } },
+});
+const envelopeOf = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ErrorEnvelope } },
+});
+
 export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
   app.openAPIRegistry.registerPath({
     method: "post",
@@ -48,7 +75,12 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     summary: "Submit a job (a custom script or a pre-registered process)",
     security,
     request: { body: { content: { "multipart/form-data": { schema: SubmitForm } } } },
-    responses: { 200: json(SubmitAnswer, "Accepted: the job and its files are stored"), ...errorResponses },
+    responses: {
+      200: json(SubmitAnswer, "Accepted: the job and its files are stored"),
+      ...errorResponses,
+      413: envelopeOf("The files are larger than MAX_UPLOAD_SIZE"),
+      507: envelopeOf("The upload would leave less free disk than MIN_FREE_DISK"),
+    },
   });
   app.post("/jobs", (c) => submitJob(c, deps));
 
@@ -93,7 +125,7 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     }),
     (c) => {
       const job = requireJob(deps, c.req.valid("param").uuid);
-      return c.json(jobDetails(job, deps.store.attemptsOf(job.id)), 200);
+      return c.json(jobDetails(job, deps.store.attemptsOf(job.id), deps.store.childrenOf(job.uuid)), 200);
     },
   );
 
@@ -109,7 +141,72 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     }),
     (c) => {
       const job = requireJob(deps, c.req.valid("param").uuid);
+      requireFiles(job);
       return c.json({ outputs: deps.folders.listOutputs(job.uuid) }, 200);
+    },
+  );
+
+  // Declared before /outputs/{path}: this route wins for "archive" (as in the original).
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/{uuid}/outputs/archive",
+      tags: ["jobs"],
+      summary: "The zip of all outputs (425 until the job is finished and the zip is built)",
+      description:
+        "The zip is built once by the internal `zip` queue and then served from cache; `repack=true` builds it again. " +
+        "While the job runs or the zip is being built the answer is 425 with Retry-After: ask again. Supports HTTP ranges.",
+      security,
+      request: {
+        params: UuidParam,
+        query: z.object({
+          repack: z
+            .enum(["true", "false", "1", "0"])
+            .optional()
+            .openapi({ description: "true: build the zip again" }),
+        }),
+      },
+      responses: {
+        200: fileContent("The zip, named <uuid>.zip", "application/zip"),
+        206: fileContent("Part of the zip (Range)", "application/zip"),
+        ...errorResponses,
+        410: envelopeOf("The job's files were removed by the cleanup"),
+        413: envelopeOf("The outputs are more than one zip can hold"),
+        425: envelopeOf(
+          "The job is not finished, or the zip is being built: retry after Retry-After seconds",
+        ),
+      },
+    }),
+    async (c) => {
+      const job = requireJob(deps, c.req.valid("param").uuid);
+      requireFiles(job);
+      if (!isTerminal(job.status)) {
+        throw new ApiError(425, `Job '${job.uuid}' is not finished yet`, { "Retry-After": "5" });
+      }
+      const repack = ["true", "1"].includes(c.req.valid("query").repack ?? "");
+      let state = deps.archives.request(job.uuid, repack);
+      if (state.state === "building") {
+        await deps.archives.settle(job.uuid, ARCHIVE_WAIT_MS);
+        state = deps.archives.request(job.uuid);
+      }
+      if (state.state === "failed") {
+        throw clientError(state.error) ?? new ApiError(500, state.error.message);
+      }
+      if (state.state === "building") {
+        throw new ApiError(
+          425,
+          state.started
+            ? `Archive task created for job '${job.uuid}' outputs`
+            : `Archive task for job '${job.uuid}' is already running`,
+          { "Retry-After": "1" },
+        );
+      }
+      const info = await stat(state.path).catch(() => null);
+      if (!info)
+        throw new ApiError(425, `Archive task for job '${job.uuid}' is already running`, {
+          "Retry-After": "1",
+        });
+      return fileResponse(c.req.raw, state.path, info, `${job.uuid}.zip`) as never;
     },
   );
 
@@ -123,17 +220,18 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       params: UuidParam.extend({ path: z.string().openapi({ param: { name: "path", in: "path" } }) }),
     },
     responses: {
-      200: {
-        description: "The file",
-        content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
-      },
+      200: fileContent("The file (Content-Type from its name)", "application/octet-stream"),
+      206: fileContent("Part of the file (Range)", "application/octet-stream"),
       ...errorResponses,
+      410: envelopeOf("The job's files were removed by the cleanup"),
+      416: envelopeOf("The range is outside the file"),
     },
   });
   app.get("/jobs/:uuid/outputs/:path{.+}", async (c) => {
     const uuid = c.req.param("uuid");
     if (!UUID_V4.test(uuid)) throw badRequest(`uuid: must be a job UUID (v4, lowercase), got '${uuid}'`);
     const job = requireJob(deps, uuid);
+    requireFiles(job);
     const relative = c.req.param("path");
     let path: string;
     try {
@@ -142,16 +240,8 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (error instanceof UnsafePathError) throw badRequest(error.message);
       throw error;
     }
-    const file = Bun.file(path);
-    const stat = await file.stat().catch(() => null);
-    if (!stat?.isFile()) throw new ApiError(404, `File 'outputs/${relative}' not found`);
-    const fileName = relative.split("/").pop()!;
-    return new Response(file, {
-      headers: {
-        "Content-Type": "application/octet-stream",
-        "Content-Length": String(stat.size),
-        "Content-Disposition": `attachment; filename="${fileName.replace(/["\\\r\n]/g, "_")}"; filename*=UTF-8''${encodeURIComponent(fileName)}`,
-      },
-    });
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile()) throw new ApiError(404, `File 'outputs/${relative}' not found`);
+    return fileResponse(c.req.raw, path, info, relative.split("/").pop()!);
   });
 }

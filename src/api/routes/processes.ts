@@ -43,7 +43,7 @@ export function registerProcessRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const { name } = c.req.valid("param");
       const process = deps.registry.get(name);
       if (!process) throw badRequest(`Invalid process '${name}'`);
-      const doc = entrypointDoc(deps.registry.source(process));
+      const doc = entrypointDoc(deps.registry.source(process), "main", process.path);
       if (doc === null) throw notFound(`Process '${name}' has no documentation`);
       return c.json({ doc: `Process '${name}' documentation:\n\n${doc}` }, 200);
     },

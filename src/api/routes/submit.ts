@@ -1,40 +1,43 @@
 // POST /jobs: the original's multipart form (process, script, file, params, name, config).
-// Every field is checked before anything is written; each refusal says what to fix.
+// The body is streamed: file parts go to a staging folder as they arrive (never whole in memory),
+// then every field is checked; a refusal removes what was staged and says what to fix.
+import { rmSync } from "node:fs";
 import type { Context } from "hono";
 import { ConfigFieldError, mergeConfig, parseUserConfig } from "../../jobs/worker-config.ts";
 import {
   assertEntrypoint,
+  declaredSchedule,
   isSupportedScript,
   SCRIPT_EXTENSIONS,
   ScriptError,
 } from "../../scripts/inspect.ts";
-import { UploadError } from "../../storage/uploads.ts";
+import { formatBytes } from "../../storage/errors.ts";
+import { FORM_OVERHEAD_BYTES, type ReceivedForm, receiveMultipart } from "../../storage/multipart.ts";
 import type { ApiDeps } from "../deps.ts";
-import { badRequest } from "../errors.ts";
-
-type Form = Awaited<ReturnType<Request["formData"]>>;
+import { ApiError, badRequest } from "../errors.ts";
 
 const FIELDS = new Set(["process", "script", "file", "params", "name", "config"]);
+const FILE_FIELDS = ["script", "file"] as const;
 
-function textField(form: Form, key: string): string | null {
-  const value = form.get(key);
-  if (value === null) return null;
-  if (typeof value !== "string") throw badRequest(`'${key}' must be a text field, not a file upload`);
+function textField(form: ReceivedForm, key: string): string | null {
+  if (form.ignoredFileFields.includes(key)) {
+    throw badRequest(`'${key}' must be a text field, not a file upload`);
+  }
+  const value = form.fields.get(key)?.[0];
+  if (value === undefined) return null;
   return value.trim() === "" ? null : value;
 }
 
-/** A file field; an empty text value counts as absent (Swagger's "send empty value"). */
-function fileField(form: Form, key: string): File | null {
-  const value = form.get(key);
-  if (value === null) return null;
-  if (typeof value === "string") {
-    if (value.trim() === "") return null;
+/** A file field's stored name; an empty text value counts as absent (Swagger's "send empty value"). */
+function fileField(form: ReceivedForm, key: (typeof FILE_FIELDS)[number]) {
+  const text = form.fields.get(key)?.find((v) => v.trim() !== "");
+  if (text !== undefined) {
     throw badRequest(`'${key}' must be a file upload (multipart file part), not a text value`);
   }
-  return value;
+  return form.files.get(key) ?? null;
 }
 
-function jsonField(form: Form, key: string, fallback: unknown): unknown {
+function jsonField(form: ReceivedForm, key: string, fallback: unknown): unknown {
   const text = textField(form, key);
   if (text === null) return fallback;
   try {
@@ -51,78 +54,103 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
       "POST /jobs takes multipart/form-data with the fields process, script, file, params, name, config",
     );
   }
-  let form: Form;
+  const { maxUploadBytes } = deps.jobs.limits;
+  const declared = Number(c.req.header("content-length") ?? "");
+  const length = Number.isFinite(declared) && declared > 0 ? declared : 0;
+  if (length > maxUploadBytes + FORM_OVERHEAD_BYTES) {
+    throw new ApiError(
+      413,
+      `The upload (${formatBytes(length)}) is larger than the limit of ${formatBytes(maxUploadBytes)} (${maxUploadBytes} bytes, MAX_UPLOAD_SIZE)`,
+    );
+  }
+  deps.jobs.assertRoomFor(length);
+
+  const stage = deps.jobs.openStage();
   try {
-    form = await c.req.raw.formData();
-  } catch (error) {
-    throw badRequest(`The multipart body could not be read: ${(error as Error).message}`);
-  }
-  const warnings: string[] = [];
-  for (const key of new Set(form.keys())) {
-    if (!FIELDS.has(key)) warnings.push(`form field '${key}' is not known and was ignored`);
-  }
-
-  const process = textField(form, "process") ?? "custom";
-  const name = textField(form, "name");
-  const script = fileField(form, "script");
-  const file = fileField(form, "file");
-  const params = jsonField(form, "params", {});
-  const rawConfig = jsonField(form, "config", {});
-
-  let user: ReturnType<typeof parseUserConfig>;
-  try {
-    user = parseUserConfig(rawConfig);
-  } catch (error) {
-    if (error instanceof ConfigFieldError) throw badRequest(error.message);
-    throw error;
-  }
-  warnings.push(...user.warnings);
-  const config = mergeConfig(deps.defaults, {}, user.config);
-
-  let source: string;
-  let sourceName: string;
-  if (process === "custom") {
-    if (!script) throw badRequest("'custom' process requires a 'script' file");
-    if (!isSupportedScript(script.name)) {
-      throw badRequest(`Unsupported script '${script.name}': send a ${SCRIPT_EXTENSIONS.join(", ")} file`);
+    const form = await receiveMultipart(c.req.raw, {
+      destinations: { script: stage.scriptDir, file: stage.inputsDir },
+      maxFileBytes: maxUploadBytes,
+      limitName: "MAX_UPLOAD_SIZE",
+    });
+    const warnings: string[] = [];
+    for (const key of [...form.fields.keys(), ...form.ignoredFileFields]) {
+      if (!FIELDS.has(key)) warnings.push(`form field '${key}' is not known and was ignored`);
     }
-    source = await script.text();
-    sourceName = script.name;
-  } else {
-    const registered = deps.registry.get(process);
-    if (!registered) throw badRequest(`Invalid process '${process}'`);
-    if (script) warnings.push(`the 'script' upload is ignored: process '${process}' runs its own script`);
-    source = deps.registry.source(registered);
-    sourceName = registered.path;
-  }
-  try {
-    assertEntrypoint(source, sourceName, config.entrypoint);
-  } catch (error) {
-    if (error instanceof ScriptError) throw badRequest(error.message);
-    throw error;
-  }
 
-  for (const warning of warnings) deps.logger.warn("submission warning", { warning });
-  let job: Awaited<ReturnType<typeof deps.jobs.submit>>;
-  try {
-    job = await deps.jobs.submit({
+    const process = textField(form, "process") ?? "custom";
+    const name = textField(form, "name");
+    const script = fileField(form, "script");
+    const file = fileField(form, "file");
+    const params = jsonField(form, "params", {});
+    const rawConfig = jsonField(form, "config", {});
+
+    let user: ReturnType<typeof parseUserConfig>;
+    try {
+      user = parseUserConfig(rawConfig);
+    } catch (error) {
+      if (error instanceof ConfigFieldError) throw badRequest(error.message);
+      throw error;
+    }
+    warnings.push(...user.warnings);
+
+    let source: string;
+    let sourceName: string;
+    if (process === "custom") {
+      if (!script) throw badRequest("'custom' process requires a 'script' file");
+      if (!isSupportedScript(script.name)) {
+        throw badRequest(`Unsupported script '${script.name}': send a ${SCRIPT_EXTENSIONS.join(", ")} file`);
+      }
+      source = await Bun.file(script.path).text();
+      sourceName = script.name;
+    } else {
+      const registered = deps.registry.get(process);
+      if (!registered) throw badRequest(`Invalid process '${process}'`);
+      if (script) {
+        warnings.push(`the 'script' upload is ignored: process '${process}' runs its own script`);
+        rmSync(script.path, { force: true });
+      }
+      source = deps.registry.source(registered);
+      sourceName = registered.path;
+    }
+    // Precedence as the original: defaults < the script's own declaration < the user's config.
+    let declared: ReturnType<typeof parseUserConfig>;
+    try {
+      declared = parseUserConfig(declaredSchedule(source));
+    } catch (error) {
+      if (error instanceof ConfigFieldError) {
+        throw badRequest(`The script's schedule declaration is invalid: ${error.message.replaceAll("config.", "")}`);
+      }
+      throw error;
+    }
+    const config = mergeConfig(deps.defaults, declared.config, user.config);
+    try {
+      assertEntrypoint(source, sourceName, config.entrypoint);
+    } catch (error) {
+      if (error instanceof ScriptError) throw badRequest(error.message);
+      throw error;
+    }
+
+    const submitted = await deps.jobs.submit(stage, {
       name,
       process,
-      script: process === "custom" ? script : null,
-      file,
+      scriptFile: process === "custom" ? script!.name : null,
+      inputFile: file?.name ?? null,
       params,
       config,
     });
+    warnings.push(...submitted.warnings);
+    for (const warning of warnings) deps.logger.warn("submission warning", { job: stage.uuid, warning });
+    const { job } = submitted;
+    return c.json({
+      uuid: job.uuid,
+      name: job.name,
+      status: "SENT",
+      progress: null,
+      error: null,
+      ...(warnings.length > 0 ? { warnings } : {}),
+    });
   } catch (error) {
-    if (error instanceof UploadError) throw badRequest(error.message);
+    stage.discard();
     throw error;
   }
-  return c.json({
-    uuid: job.uuid,
-    name: job.name,
-    status: "SENT",
-    progress: null,
-    error: null,
-    ...(warnings.length > 0 ? { warnings } : {}),
-  });
 }

@@ -1,0 +1,179 @@
+// Cancel, and the scheduler's views: what each queue holds and what each slot runs.
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { ApiDeps } from "../deps.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { errorResponses, JobState, UuidParam } from "../schemas.ts";
+import { isoTime, jobState } from "../views.ts";
+
+const security = [{ ApiKey: [] }];
+
+const QueueView = z
+  .object({
+    name: z.string(),
+    waiting: z.number().int(),
+    running: z.number().int(),
+    slots: z.number().int().openapi({ description: "Slots whose own queue this is" }),
+    busy: z.number().int().openapi({ description: "Of those, how many run a job now" }),
+    served_by: z.array(z.string()).openapi({ description: "Every slot that takes this queue's work" }),
+    oldest_wait_s: z
+      .number()
+      .nullable()
+      .openapi({ description: "Seconds the oldest waiting job has waited" }),
+    wait_reason: z
+      .string()
+      .nullable()
+      .openapi({ description: "Why its jobs cannot run on this node, if so" }),
+  })
+  .openapi("Queue");
+
+const SlotView = z
+  .object({
+    id: z.string(),
+    queue: z.string(),
+    serves: z.array(z.string()),
+    gpu: z.object({ index: z.number().int(), name: z.string(), vram_mb: z.number() }).nullable(),
+    job: z.string().nullable(),
+    attempt: z.number().int().nullable(),
+    since: z.string().nullable(),
+  })
+  .openapi("Slot");
+
+const Capacity = z
+  .object({
+    cores: z.number().int(),
+    memory_mb: z.number().int(),
+    gpus: z.array(
+      z.object({
+        index: z.number().int(),
+        name: z.string(),
+        vram_mb: z.number(),
+        used_mb: z.number(),
+        utilization_pct: z.number(),
+      }),
+    ),
+    notes: z.array(z.string()),
+  })
+  .openapi("Capacity");
+
+export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/jobs/{uuid}",
+      tags: ["jobs"],
+      summary: "Cancel a job: REVOKED, its process tree killed if it runs; idempotent",
+      security,
+      request: { params: UuidParam },
+      responses: {
+        200: { description: "The job, now REVOKED", content: { "application/json": { schema: JobState } } },
+        ...errorResponses,
+        409: {
+          description: "The job had already finished",
+          content: { "application/json": { schema: JobState } },
+        },
+      },
+    }),
+    (c) => {
+      const { uuid } = c.req.valid("param");
+      const job = deps.scheduler.cancel(uuid);
+      if (!job) throw notFound(`Job '${uuid}' does not exist`);
+      if (job.status !== "REVOKED") {
+        throw new ApiError(
+          409,
+          `Job '${uuid}' already finished with status ${job.status}; there is nothing to cancel`,
+        );
+      }
+      return c.json(jobState(job), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/queues",
+      tags: ["scheduler"],
+      summary: "Each queue: waiting and running jobs, slots, and why jobs wait when no slot serves it",
+      security,
+      responses: {
+        200: {
+          description: "The queues",
+          content: { "application/json": { schema: z.object({ queues: z.array(QueueView) }) } },
+        },
+        ...errorResponses,
+      },
+    }),
+    (c) => {
+      const slots = deps.scheduler.slots;
+      const stats = new Map(deps.store.queueStats().map((s) => [s.queue, s]));
+      const names = [...new Set([...slots.map((s) => s.queue), ...stats.keys()])].sort();
+      const now = Date.now();
+      const queues = names.map((name) => {
+        const stat = stats.get(name);
+        const own = slots.filter((s) => s.queue === name);
+        return {
+          name,
+          waiting: stat?.waiting ?? 0,
+          running: stat?.running ?? 0,
+          slots: own.length,
+          busy: own.filter((s) => deps.scheduler.runningOn(s.id) !== null).length,
+          served_by: slots.filter((s) => s.serves.includes(name)).map((s) => s.id),
+          oldest_wait_s: stat?.oldestWaitingAt ? (now - stat.oldestWaitingAt) / 1000 : null,
+          wait_reason: stat?.waiting ? deps.scheduler.waitReason(name) : null,
+        };
+      });
+      return c.json({ queues }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/slots",
+      tags: ["scheduler"],
+      summary: "Each local slot (queue, GPU, current job) and the detected capacity",
+      security,
+      responses: {
+        200: {
+          description: "The slots",
+          content: {
+            "application/json": { schema: z.object({ slots: z.array(SlotView), capacity: Capacity }) },
+          },
+        },
+        ...errorResponses,
+      },
+    }),
+    (c) => {
+      const slots = deps.scheduler.slots.map((slot) => {
+        const running = deps.scheduler.runningOn(slot.id);
+        return {
+          id: slot.id,
+          queue: slot.queue,
+          serves: slot.serves,
+          gpu: slot.gpu ? { index: slot.gpu.index, name: slot.gpu.name, vram_mb: slot.gpu.vramMb } : null,
+          job: running?.uuid ?? null,
+          attempt: running?.attempt ?? null,
+          since: running ? isoTime(running.since) : null,
+        };
+      });
+      const { capacity } = deps;
+      return c.json(
+        {
+          slots,
+          capacity: {
+            cores: capacity.cores,
+            memory_mb: capacity.memoryMb,
+            gpus: capacity.gpus.map((g) => ({
+              index: g.index,
+              name: g.name,
+              vram_mb: g.vramMb,
+              used_mb: g.usedMb,
+              utilization_pct: g.utilizationPct,
+            })),
+            notes: capacity.notes,
+          },
+        },
+        200,
+      );
+    },
+  );
+}

@@ -1,0 +1,144 @@
+// Child jobs (the original's chains, groups and chords): a running script asks for a job on
+// another entrypoint, process or queue. A child is a real job: own UUID, own folder, listed, with
+// `parent` in its details. It runs the parent's script (linked, not copied) unless it names a
+// process, and sees the parent's inputs (hard links: an extracted archive is not copied).
+import {
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+} from "node:fs";
+import { basename, join } from "node:path";
+import { ConfigFieldError, mergeConfig, parseUserConfig, type WorkerConfig } from "../jobs/worker-config.ts";
+import type { Logger } from "../log/logger.ts";
+import { assertEntrypoint, ScriptError } from "../scripts/inspect.ts";
+import type { ProcessRegistry } from "../scripts/registry.ts";
+import type { ChildSpec } from "../sdk/protocol.ts";
+import type { JobFolders } from "../storage/job-folders.ts";
+import type { JobStore } from "../store/job-store.ts";
+import type { JobRow } from "../store/schema.ts";
+
+/** A refusal the parent script receives as an error it can catch. */
+export class ChildSpecError extends Error {}
+
+export interface ChildJobsDeps {
+  store: JobStore;
+  folders: JobFolders;
+  registry: ProcessRegistry;
+  logger: Logger;
+  nodeId: string;
+  defaults: WorkerConfig;
+  waitReason: (queue: string) => string | null;
+  notify: () => void;
+}
+
+/** Hard link when possible (same file system, no copy), else a copy. */
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}
+
+/**
+ * Mirrors a folder with hard links: a child sees its parent's inputs (an extracted archive
+ * included) without copying them. Links inside an extracted archive were checked at upload and
+ * stay relative, so they are recreated as they are.
+ */
+function linkTree(from: string, to: string): void {
+  mkdirSync(to, { recursive: true });
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory()) linkTree(source, target);
+    else if (entry.isSymbolicLink()) symlinkSync(readlinkSync(source), target);
+    else if (entry.isFile()) linkOrCopy(source, target);
+  }
+}
+
+export class ChildJobs {
+  constructor(private readonly deps: ChildJobsDeps) {}
+
+  /** The `seq`-th child of `parent` (the existing one when a re-run parent asks again). */
+  spawn(parent: JobRow, seq: number, spec: ChildSpec): JobRow {
+    const existing = this.deps.store.findChild(parent.uuid, seq);
+    if (existing) return existing;
+    const { store, folders, registry } = this.deps;
+
+    let config: WorkerConfig;
+    try {
+      const user = parseUserConfig({
+        entrypoint: spec.entrypoint ?? null,
+        queue: spec.queue ?? null,
+        time_limit: spec.timeLimit ?? null,
+        priority: spec.priority ?? null,
+      });
+      config = mergeConfig(
+        { ...this.deps.defaults, entrypoint: parent.entrypoint, queue: parent.queue },
+        {},
+        user.config,
+      );
+    } catch (error) {
+      if (error instanceof ConfigFieldError)
+        throw new ChildSpecError(error.message.replaceAll("config.", "child "));
+      throw error;
+    }
+
+    const processName = spec.process ?? parent.process;
+    let scriptSource: string;
+    let scriptPath: string | null = null;
+    let sourceName = "";
+    if (processName === "custom") {
+      scriptPath = join(folders.scriptDir(parent.uuid), parent.scriptFile!);
+      scriptSource = readFileSync(scriptPath, "utf8");
+    } else {
+      const registered = registry.get(processName);
+      if (!registered) throw new ChildSpecError(`Invalid process '${processName}'`);
+      scriptSource = registry.source(registered);
+      sourceName = registered.path;
+    }
+    try {
+      assertEntrypoint(scriptSource, scriptPath ?? sourceName, config.entrypoint);
+    } catch (error) {
+      if (error instanceof ScriptError) throw new ChildSpecError(error.message);
+      throw error;
+    }
+
+    const stage = folders.stage(crypto.randomUUID());
+    try {
+      if (scriptPath) linkOrCopy(scriptPath, join(stage.scriptDir, basename(scriptPath)));
+      if (parent.inputFile) linkTree(folders.inputsDir(parent.uuid), stage.inputsDir);
+      stage.commit();
+    } catch (error) {
+      stage.discard();
+      throw error;
+    }
+    const job = store.insert({
+      uuid: stage.uuid,
+      name: spec.name ?? null,
+      process: processName,
+      scriptFile: scriptPath ? basename(scriptPath) : null,
+      inputFile: parent.inputFile,
+      entrypoint: config.entrypoint,
+      queue: config.queue,
+      priority: config.priority,
+      timeLimitS: config.timeLimitS,
+      computeOnly: config.computeOnly,
+      rootFile: parent.rootFile,
+      paramsJson: JSON.stringify(spec.params ?? {}),
+      configJson: JSON.stringify(config),
+      waitReason: this.deps.waitReason(config.queue),
+      parentUuid: parent.uuid,
+      spawnSeq: seq,
+      originNode: this.deps.nodeId,
+      requestedAt: Date.now(),
+    });
+    this.deps.logger.info("child job accepted", { job: job.uuid, parent: parent.uuid, queue: job.queue });
+    this.deps.notify();
+    return job;
+  }
+}

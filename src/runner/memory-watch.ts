@@ -1,0 +1,43 @@
+// Samples the resident memory of every running job's process tree a few times a second, records
+// each job's peak, and reports a job whose tree goes over its limit. One /proc scan per tick for
+// all jobs; the timer runs only while some job runs.
+import { rssByGroup } from "./process-tree.ts";
+
+const SAMPLE_MS = 250;
+
+interface Watched {
+  limitKb: number;
+  peakKb: number;
+  onExceeded: (rssKb: number) => void;
+}
+
+export class MemoryWatch {
+  private readonly watched = new Map<number, Watched>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  /** Watches process group `pgid`; `limitKb` 0 means measure only. */
+  watch(pgid: number, limitKb: number, onExceeded: (rssKb: number) => void): void {
+    this.watched.set(pgid, { limitKb, peakKb: 0, onExceeded });
+    this.timer ??= setInterval(() => this.sample(), SAMPLE_MS);
+  }
+
+  /** Stops watching; returns the peak seen (KB), or null when no sample was taken. */
+  unwatch(pgid: number): number | null {
+    const entry = this.watched.get(pgid);
+    this.watched.delete(pgid);
+    if (this.watched.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+    return entry && entry.peakKb > 0 ? entry.peakKb : null;
+  }
+
+  sample(): void {
+    const totals = rssByGroup(new Set(this.watched.keys()));
+    for (const [pgid, entry] of this.watched) {
+      const rss = totals.get(pgid) ?? 0;
+      if (rss > entry.peakKb) entry.peakKb = rss;
+      if (entry.limitKb > 0 && rss > entry.limitKb) entry.onExceeded(rss);
+    }
+  }
+}

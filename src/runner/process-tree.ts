@@ -1,0 +1,70 @@
+// Reads the process table (/proc) to measure a job's whole process tree: every process in the
+// job's process group, grandchildren included. One scan serves every running job.
+import { readdirSync, readFileSync } from "node:fs";
+
+const PAGE_KB = 4;
+
+export interface ProcInfo {
+  pid: number;
+  pgrp: number;
+  state: string;
+  rssKb: number;
+}
+
+/** Parses /proc/<pid>/stat; the command name may hold spaces and parentheses, so split after the last ')'. */
+export function parseStat(pid: number, stat: string): ProcInfo | null {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return null;
+  const fields = stat.slice(close + 2).split(" ");
+  // fields[0] = state (3rd field of stat), fields[2] = pgrp (5th), fields[21] = rss in pages (24th).
+  const state = fields[0] ?? "?";
+  const pgrp = Number(fields[2]);
+  const rssPages = Number(fields[21]);
+  if (!Number.isFinite(pgrp)) return null;
+  return { pid, pgrp, state, rssKb: Number.isFinite(rssPages) ? rssPages * PAGE_KB : 0 };
+}
+
+export function listProcesses(): ProcInfo[] {
+  const list: ProcInfo[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return list; // no /proc: nothing to measure here
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const info = parseStat(Number(entry), readFileSync(`/proc/${entry}/stat`, "utf8"));
+      if (info) list.push(info);
+    } catch {
+      // the process ended between readdir and read
+    }
+  }
+  return list;
+}
+
+/** Resident memory (KB) per process group, over live processes (zombies hold none). */
+export function rssByGroup(groups: ReadonlySet<number>): Map<number, number> {
+  const totals = new Map<number, number>();
+  for (const proc of listProcesses()) {
+    if (!groups.has(proc.pgrp) || proc.state === "Z") continue;
+    totals.set(proc.pgrp, (totals.get(proc.pgrp) ?? 0) + proc.rssKb);
+  }
+  return totals;
+}
+
+/** Live (non-zombie) processes of a group whose environment names this job: safe to kill after a restart. */
+export function jobProcesses(pgid: number, jobId: string): number[] {
+  const marker = `PIXYZ_JOB_ID=${jobId}`;
+  return listProcesses()
+    .filter((p) => p.pgrp === pgid && p.state !== "Z")
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/environ`, "latin1").split("\0").includes(marker);
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}

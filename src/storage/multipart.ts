@@ -1,0 +1,204 @@
+// Reads a multipart/form-data request as it arrives: each file part goes straight to disk (never
+// whole in memory), text fields are kept (small, capped). The request body is read only as fast as
+// the disk takes it. Any failure (too large, a bad part, the client going away) removes every file
+// this call wrote before it throws.
+import { createWriteStream, rmSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import busboy from "busboy";
+import { formatBytes, invalidInput, StorageError } from "./errors.ts";
+import { syncDir } from "./job-folders.ts";
+import { safeBaseName } from "./safe-path.ts";
+
+/** The most bytes one text field may hold (params and config are JSON texts). */
+export const MAX_FIELD_BYTES = 1024 * 1024;
+/** Multipart framing and text fields allowed on top of the files' bytes in Content-Length. */
+export const FORM_OVERHEAD_BYTES = 8 * MAX_FIELD_BYTES;
+
+export interface ReceivedFile {
+  field: string;
+  /** The safe base name it was stored under. */
+  name: string;
+  path: string;
+  size: number;
+}
+
+export interface ReceivedForm {
+  /** Text fields, in arrival order per name. */
+  fields: Map<string, string[]>;
+  files: Map<string, ReceivedFile>;
+  /** Names of file fields that were not asked for (drained, not stored). */
+  ignoredFileFields: string[];
+}
+
+export interface ReceiveOptions {
+  /** Where each accepted file field is stored: field name -> folder. */
+  destinations: Record<string, string>;
+  /** The most bytes all files together may hold; over it: a "too-large" StorageError. */
+  maxFileBytes: number;
+  /** Setting name quoted in the too-large message. */
+  limitName: string;
+}
+
+interface Writing {
+  file: ReceivedFile;
+  out: WriteStream;
+  done: Promise<void>;
+}
+
+export async function receiveMultipart(request: Request, options: ReceiveOptions): Promise<ReceivedForm> {
+  const form: ReceivedForm = { fields: new Map(), files: new Map(), ignoredFileFields: [] };
+  const writing: Writing[] = [];
+  let failure = null as Error | null;
+  let fileBytes = 0;
+
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: { "content-type": request.headers.get("content-type") ?? "" },
+      defParamCharset: "utf8",
+      limits: { fieldSize: MAX_FIELD_BYTES, fields: 32, files: 8, parts: 40 },
+    });
+  } catch (error) {
+    throw invalidInput(`The multipart body could not be read: ${(error as Error).message}`);
+  }
+
+  /** Wakes the body loop when it waits for the parser to drain. */
+  let wake: (() => void) | null = null;
+  const fail = (error: Error) => {
+    if (failure) return;
+    failure = error;
+    for (const w of writing) w.out.destroy();
+    // A destroyed file stream is unpiped and stays paused: the parser would never drain again.
+    wake?.();
+  };
+
+  parser.on("field", (name, value, info) => {
+    if (info.valueTruncated) {
+      fail(invalidInput(`The '${name}' field is larger than ${formatBytes(MAX_FIELD_BYTES)}`));
+      return;
+    }
+    const list = form.fields.get(name) ?? [];
+    list.push(value);
+    form.fields.set(name, list);
+  });
+
+  parser.on("file", (field, stream: Readable, info) => {
+    const dir = options.destinations[field];
+    if (failure || dir === undefined) {
+      if (dir === undefined) form.ignoredFileFields.push(field);
+      stream.resume();
+      return;
+    }
+    if (form.files.has(field) || writing.some((w) => w.file.field === field)) {
+      fail(invalidInput(`Send one '${field}' upload, not several`));
+      stream.resume();
+      return;
+    }
+    const name = safeBaseName(info.filename ?? "");
+    if (!name) {
+      // A browser's empty file input: no name and no bytes. Anything with bytes needs a name.
+      let size = 0;
+      stream.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+      });
+      stream.on("end", () => {
+        if (size > 0) {
+          fail(invalidInput(`The '${field}' upload has no usable file name: send it with a file name`));
+        }
+      });
+      stream.resume();
+      return;
+    }
+    const file: ReceivedFile = { field, name, path: join(dir, name), size: 0 };
+    const out = createWriteStream(file.path, { flags: "wx", mode: 0o640 });
+    const done = new Promise<void>((resolve) => {
+      out.on("close", resolve);
+      out.on("error", (error: NodeJS.ErrnoException) => {
+        fail(
+          error.code === "ENOSPC"
+            ? new StorageError("no-space", `The disk filled up while the '${field}' upload was written`)
+            : error,
+        );
+      });
+    });
+    writing.push({ file, out, done });
+    stream.on("data", (chunk: Buffer) => {
+      file.size += chunk.length;
+      fileBytes += chunk.length;
+      if (fileBytes > options.maxFileBytes) {
+        fail(
+          new StorageError(
+            "too-large",
+            `The upload is larger than the limit of ${formatBytes(options.maxFileBytes)} (${options.maxFileBytes} bytes, ${options.limitName})`,
+          ),
+        );
+        stream.unpipe(out);
+        stream.resume();
+      }
+    });
+    stream.on("error", (error) => fail(error));
+    stream.on("end", () => {
+      if (!failure) form.files.set(field, file);
+    });
+    stream.pipe(out);
+  });
+
+  for (const event of ["partsLimit", "filesLimit", "fieldsLimit"] as const) {
+    parser.on(event, () => fail(invalidInput(`The form has too many parts (${event.replace("Limit", "")})`)));
+  }
+
+  const parsed = new Promise<void>((resolve) => {
+    parser.on("close", resolve);
+    parser.on("error", (error: Error) => {
+      fail(invalidInput(`The multipart body could not be read: ${error.message}`));
+      resolve();
+    });
+  });
+
+  const body = request.body;
+  if (body) {
+    const reader = body.getReader();
+    try {
+      while (!failure) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!parser.write(value)) {
+          await new Promise<void>((resolve) => {
+            const go = () => {
+              parser.off("drain", go);
+              parser.off("close", go);
+              parser.off("error", go);
+              wake = null;
+              resolve();
+            };
+            wake = go;
+            parser.on("drain", go);
+            parser.on("close", go);
+            parser.on("error", go);
+          });
+        }
+      }
+    } catch (error) {
+      fail(invalidInput(`The upload was interrupted: ${(error as Error).message}`));
+    }
+    if (failure) {
+      await reader.cancel().catch(() => {});
+      parser.destroy();
+    } else {
+      parser.end();
+      await parsed;
+    }
+  } else {
+    parser.end();
+    await parsed;
+  }
+
+  await Promise.all(writing.map((w) => w.done));
+  if (failure) {
+    for (const w of writing) rmSync(w.file.path, { force: true });
+    throw failure;
+  }
+  for (const w of writing) syncDir(w.file.path);
+  return form;
+}

@@ -108,14 +108,15 @@ describe("POST /jobs: the process and its script", () => {
     );
   });
 
-  test("a Python script is not supported yet, and the answer lists what is", async () => {
+  test("a script of another language is refused, and the answer lists what is supported", async () => {
     const details = await expectError(
-      await d.submit({ script: scriptFile("def main(pc, params):\n    return 1\n", "job.py") }),
+      await d.submit({ script: scriptFile("def main(pc, params)\n  1\nend\n", "job.rb") }),
       400,
-      "Unsupported script 'job.py'",
+      "Unsupported script 'job.rb'",
     );
     expect(details).toContain(".ts");
     expect(details).toContain(".js");
+    expect(details).toContain(".py");
   });
 
   test("a script that does not parse is refused with the parser's words", async () => {

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
+import { resolvePython } from "../runner/python.ts";
 import { detectCapacity } from "../scheduler/capacity.ts";
 import { buildSlots } from "../scheduler/slots.ts";
 import { freeBytes } from "../storage/disk.ts";
@@ -92,42 +93,18 @@ function checkDataDir(config: Config): Check[] {
   return checks;
 }
 
+/** The same probe as the daemon's at start (runner/python.ts): found, runs, Python >= 3.8. */
 async function checkPython(config: Config, explicit: boolean): Promise<Check> {
-  const bin = config.pythonBin;
-  const path = bin.includes("/") ? (existsSync(bin) ? bin : null) : Bun.which(bin);
-  const fix = "install Python 3 (the Pixyz SDK's own python works best) and set PYTHON_BIN to it";
-  if (!path) {
+  const interpreter = await resolvePython(config.pythonBin);
+  if (interpreter.error) {
     return {
       level: explicit ? "fail" : "warn",
       name: "python",
-      message: `${bin} (PYTHON_BIN) is not found${explicit ? "" : ": Python scripts (.py) cannot run; TypeScript/JavaScript scripts can"}`,
-      fix,
+      message: `${interpreter.error}. Python scripts (.py) cannot run; TypeScript/JavaScript scripts can`,
+      fix: "install Python 3 (the Pixyz SDK's own python works best) and set PYTHON_BIN to it",
     };
   }
-  try {
-    const proc = Bun.spawn([path, "--version"], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-    const [out, err, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
-    clearTimeout(timer);
-    const version = (out || err).trim();
-    if (code !== 0)
-      return { level: "fail", name: "python", message: `${path} --version exited with ${code}`, fix };
-    if (!/^Python 3\./.test(version)) {
-      return { level: "warn", name: "python", message: `${path} is '${version}', not Python 3`, fix };
-    }
-    return { level: "ok", name: "python", message: `${version} at ${path}` };
-  } catch (error) {
-    return {
-      level: "fail",
-      name: "python",
-      message: `${path} does not run: ${(error as Error).message}`,
-      fix,
-    };
-  }
+  return { level: "ok", name: "python", message: `Python ${interpreter.version} at ${interpreter.path}` };
 }
 
 async function checkSlots(config: Config): Promise<Check[]> {

@@ -4,13 +4,7 @@
 import { rmSync } from "node:fs";
 import type { Context } from "hono";
 import { ConfigFieldError, mergeConfig, parseUserConfig } from "../../jobs/worker-config.ts";
-import {
-  assertEntrypoint,
-  declaredSchedule,
-  isSupportedScript,
-  SCRIPT_EXTENSIONS,
-  ScriptError,
-} from "../../scripts/inspect.ts";
+import { inspectScript, isSupportedScript, SCRIPT_EXTENSIONS, ScriptError } from "../../scripts/inspect.ts";
 import { formatBytes } from "../../storage/errors.ts";
 import { FORM_OVERHEAD_BYTES, type ReceivedForm, receiveMultipart } from "../../storage/multipart.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -112,23 +106,31 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
       source = deps.registry.source(registered);
       sourceName = registered.path;
     }
-    // Precedence as the original: defaults < the script's own declaration < the user's config.
-    let declared: ReturnType<typeof parseUserConfig>;
+    // The entrypoint must exist (checked without running the script); the script's own declaration
+    // (`export const schedule` / `@pixyz_schedule(...)`) sits between the defaults and the user's config.
+    let declaredRaw: Record<string, unknown>;
     try {
-      declared = parseUserConfig(declaredSchedule(source));
-    } catch (error) {
-      if (error instanceof ConfigFieldError) {
-        throw badRequest(`The script's schedule declaration is invalid: ${error.message.replaceAll("config.", "")}`);
-      }
-      throw error;
-    }
-    const config = mergeConfig(deps.defaults, declared.config, user.config);
-    try {
-      assertEntrypoint(source, sourceName, config.entrypoint);
+      declaredRaw = inspectScript(
+        source,
+        sourceName,
+        user.config.entrypoint ?? deps.defaults.entrypoint,
+      ).declared;
     } catch (error) {
       if (error instanceof ScriptError) throw badRequest(error.message);
       throw error;
     }
+    let declared: ReturnType<typeof parseUserConfig>;
+    try {
+      declared = parseUserConfig(declaredRaw);
+    } catch (error) {
+      if (error instanceof ConfigFieldError) {
+        throw badRequest(
+          `The script's schedule declaration is invalid: ${error.message.replaceAll("config.", "")}`,
+        );
+      }
+      throw error;
+    }
+    const config = mergeConfig(deps.defaults, declared.config, user.config);
 
     const submitted = await deps.jobs.submit(stage, {
       name,

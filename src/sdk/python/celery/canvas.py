@@ -16,12 +16,11 @@ __all__ = ["Signature", "signature", "chain", "group", "chord", "chunks", "maybe
 
 
 class Signature(object):
-    def __init__(self, task=None, args=None, kwargs=None, options=None, immutable=False, **ex):
+    def __init__(self, task=None, args=None, kwargs=None, options=None, immutable=False):
         self.task = task
         self.args = tuple(args or ())
         self.kwargs = dict(kwargs or {})
         self.options = dict(options or {})
-        self.options.update(ex.get("opts", {}))
         self.immutable = immutable
 
     @property

@@ -4,6 +4,7 @@ package a script uses (ProgramContext, TaskProgress, the pixyz_execute task, PiX
 exceptions). Scripts usually `from pixyz_worker.script import *`."""
 import logging
 
+from pixyz_worker import exception as _exception
 from pixyz_worker.exception import *  # noqa: F401,F403
 from pixyz_worker.pc import ProgramContext
 from pixyz_worker.progress import TaskProgress
@@ -11,6 +12,8 @@ from pixyz_worker.share import PiXYZSession
 from pixyz_worker.tasks import pixyz_execute, sleep
 
 __version__ = "pixyz-scheduler"
+__all__ = ["ProgramContext", "TaskProgress", "PiXYZSession", "pixyz_execute", "sleep", "get_logger"]
+__all__ += _exception.__all__
 
 
 def get_logger(name):

@@ -5,8 +5,8 @@ import { contentDisposition, parseRange } from "../src/api/download.ts";
 import { loadConfig } from "../src/config/config.ts";
 import { findFile } from "../src/sdk/find-file.ts";
 import { archiveKind, entryPath } from "../src/storage/archive-extract.ts";
-import { formatBytes } from "../src/storage/errors.ts";
 import { chooseRootFile, isCadFile } from "../src/storage/root-file.ts";
+import { formatBytes } from "../src/text/bytes.ts";
 
 describe("archive entry names", () => {
   test("safe names are normalised", () => {

@@ -1,16 +1,19 @@
 // `pixyz-scheduler doctor`: checks what the daemon needs on this machine, with the same settings
 // `serve` would use (environment, --config file, flags), and says what is wrong and how to fix
 // it. Exit 0 when nothing is wrong (warnings allowed), 1 when something is, 2 on bad arguments.
+
 import { accessSync, constants, existsSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { type Config, loadConfig } from "../config/config.ts";
+import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
 import { resolvePython } from "../runner/python.ts";
 import { detectCapacity } from "../scheduler/capacity.ts";
-import { buildSlots } from "../scheduler/slots.ts";
+import { buildSlots, slotRules } from "../scheduler/slots.ts";
 import { freeBytes } from "../storage/disk.ts";
+import { formatBytes } from "../text/bytes.ts";
 import { VERSION } from "../version.ts";
+import { CONFIG_FLAG_OPTIONS, configFromFlags } from "./config-flags.ts";
 
 const HELP = `Usage: pixyz-scheduler doctor [--data-dir DIR] [--config FILE] [--slots LIST] [--port N] [--json]
 
@@ -25,17 +28,6 @@ export interface Check {
   name: string;
   message: string;
   fix?: string;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 function checkDataDir(config: Config): Check[] {
@@ -125,13 +117,7 @@ async function checkSlots(config: Config): Promise<Check[]> {
       fix: "check the probe (NVIDIA_SMI for GPUs), or set SLOTS to say what this machine runs",
     });
   }
-  const slots = buildSlots(capacity, {
-    counts: config.slots,
-    cpuSlotCores: config.cpuSlotCores,
-    cpuSlotMemoryMb: config.cpuSlotMemoryMb,
-    gpuhighMinVramMb: config.gpuhighMinVramMb,
-    cpuJobsOnGpuSlots: config.cpuJobsOnGpuSlots,
-  });
+  const slots = buildSlots(capacity, slotRules(config));
   const perQueue = new Map<string, number>();
   for (const slot of slots) perQueue.set(slot.queue, (perQueue.get(slot.queue) ?? 0) + 1);
   const list = [...perQueue].map(([q, n]) => `${q}:${n}`).join(",") || "none";
@@ -233,19 +219,11 @@ export async function runChecks(config: Config, env: NodeJS.ProcessEnv): Promise
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        "data-dir": { type: "string" },
-        config: { type: "string" },
-        slots: { type: "string" },
-        port: { type: "string" },
-        host: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: { ...CONFIG_FLAG_OPTIONS, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
       strict: true,
     }));
   } catch (error) {
@@ -260,12 +238,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let checks: Check[];
   try {
-    const { config: configFile, json: _json, help: _help, ...flags } = values;
-    const config = loadConfig({
-      env: process.env,
-      flags: flags as Record<string, string>,
-      configFile: configFile as string | undefined,
-    });
+    const config = configFromFlags(values);
     checks = [
       { level: "ok", name: "settings", message: `valid (pixyz-scheduler ${VERSION})` },
       ...(await runChecks(config, process.env)),

@@ -1,10 +1,11 @@
 // `pixyz-scheduler serve`: load and validate the configuration, start the daemon, stop cleanly on
 // SIGTERM/SIGINT (running jobs get SHUTDOWN_GRACE seconds, then are killed and re-queued).
 import { parseArgs } from "node:util";
-import { type Config, loadConfig } from "../config/config.ts";
+import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
 import { startDaemon } from "../daemon/daemon.ts";
 import { createLogger } from "../log/logger.ts";
+import { CONFIG_FLAG_OPTIONS, configFromFlags } from "./config-flags.ts";
 
 const HELP = `Usage: pixyz-scheduler serve [options]
 
@@ -21,21 +22,11 @@ Options (each also an environment variable; flags win):
 See docs/configuration.md for every setting.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        "data-dir": { type: "string" },
-        "process-dir": { type: "string" },
-        slots: { type: "string" },
-        "log-level": { type: "string" },
-        "log-format": { type: "string" },
-        config: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: { ...CONFIG_FLAG_OPTIONS, help: { type: "boolean", short: "h" } },
       strict: true,
       allowPositionals: false,
     }));
@@ -49,12 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   let config: Config;
   try {
-    const { config: configFile, help: _help, ...flags } = values;
-    config = loadConfig({
-      env: process.env,
-      flags: flags as Record<string, string>,
-      configFile: configFile as string | undefined,
-    });
+    config = configFromFlags(values);
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`pixyz-scheduler: ${error.message}`);

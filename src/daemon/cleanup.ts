@@ -9,9 +9,9 @@
 import { statSync } from "node:fs";
 import { Cron } from "croner";
 import type { Logger } from "../log/logger.ts";
-import { formatBytes } from "../storage/errors.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
+import { formatBytes } from "../text/bytes.ts";
 
 export interface CleanupSettings {
   enabled: boolean;

@@ -10,7 +10,7 @@ import { resolvePython } from "../runner/python.ts";
 import { prepareRuntime } from "../runner/runtime.ts";
 import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
-import { buildSlots } from "../scheduler/slots.ts";
+import { buildSlots, slotRules } from "../scheduler/slots.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
 import { JobFolders } from "../storage/job-folders.ts";
 import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
@@ -55,13 +55,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   runtime.python.interpreter = interpreter;
   if (interpreter.error) logger.warn("Python scripts cannot run", { error: interpreter.error });
   for (const note of capacity.notes) logger.warn("capacity probe", { note });
-  const slots = buildSlots(capacity, {
-    counts: config.slots,
-    cpuSlotCores: config.cpuSlotCores,
-    cpuSlotMemoryMb: config.cpuSlotMemoryMb,
-    gpuhighMinVramMb: config.gpuhighMinVramMb,
-    cpuJobsOnGpuSlots: config.cpuJobsOnGpuSlots,
-  });
+  const slots = buildSlots(capacity, slotRules(config));
   const defaults = {
     entrypoint: "main",
     queue: "cpu",

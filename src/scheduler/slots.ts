@@ -7,6 +7,7 @@
 //   then take detected GPUs, the largest for gpuhigh and the smallest for gpu, in turn;
 // - a slot serves its own queue first; a gpuhigh slot also takes gpu work when idle; GPU slots take
 //   cpu work only when CPU_JOBS_ON_GPU_SLOTS is set.
+import type { Config } from "../config/config.ts";
 import type { Capacity, Gpu } from "./capacity.ts";
 
 export interface Slot {
@@ -26,6 +27,17 @@ export interface SlotRules {
   cpuSlotMemoryMb: number;
   gpuhighMinVramMb: number;
   cpuJobsOnGpuSlots: boolean;
+}
+
+/** The slot rules a configuration sets. */
+export function slotRules(config: Config): SlotRules {
+  return {
+    counts: config.slots,
+    cpuSlotCores: config.cpuSlotCores,
+    cpuSlotMemoryMb: config.cpuSlotMemoryMb,
+    gpuhighMinVramMb: config.gpuhighMinVramMb,
+    cpuJobsOnGpuSlots: config.cpuJobsOnGpuSlots,
+  };
 }
 
 export const GPU_QUEUES = ["gpu", "gpuhigh"] as const;

@@ -1,6 +1,9 @@
 // What a job script sees. Script authors import these types:
 //   import type { Ctx, Schedule } from "pixyz-scheduler/sdk";
 // The names mirror the original's Python ProgramContext (get_input_file -> inputFile, ...).
+import type { ChildOutcome, ChildSpec } from "./protocol.ts";
+
+export type { ChildOutcome };
 
 /** Progress reporting: steps with durations; progress = steps ended / total, in percent. */
 export interface Progress {
@@ -19,26 +22,11 @@ export interface ChildJob {
   result(): Promise<unknown>;
 }
 
-/** What ctx.spawn accepts. Defaults: the parent's entrypoint and queue, the daemon's time limit. */
-export interface ChildOptions {
-  /** Another entrypoint of the same script... */
-  entrypoint?: string;
-  /** ...or a pre-registered process. */
-  process?: string;
-  queue?: string;
-  params?: unknown;
-  name?: string;
-  /** Seconds. */
-  timeLimit?: number;
-  priority?: number;
-}
-
-export interface ChildOutcome {
-  id: string;
-  status: string;
-  result: unknown;
-  error: string | null;
-}
+/**
+ * What ctx.spawn accepts: another entrypoint of this script or a process, the queue (default: the
+ * parent's), params, name, timeLimit (seconds), priority. The same shape travels on the channel.
+ */
+export type ChildOptions = ChildSpec;
 
 export interface Ctx {
   /** The job's params (the `params` form field, parsed JSON). */

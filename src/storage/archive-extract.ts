@@ -24,8 +24,9 @@ import type { Readable } from "node:stream";
 import { crc32, createGunzip } from "node:zlib";
 import { Inflate } from "fflate";
 import { extract as tarExtract } from "tar-stream";
+import { formatBytes } from "../text/bytes.ts";
 import { assertFreeSpace, writeFully } from "./disk.ts";
-import { formatBytes, StorageError } from "./errors.ts";
+import { StorageError } from "./errors.ts";
 import { syncDir } from "./job-folders.ts";
 import { openZip, type ZipEntry, ZipFormatError } from "./zip-reader.ts";
 

@@ -2,7 +2,8 @@
 // configured floor (MIN_FREE_DISK) is refused before it writes.
 import { statfsSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
-import { formatBytes, StorageError } from "./errors.ts";
+import { formatBytes } from "../text/bytes.ts";
+import { StorageError } from "./errors.ts";
 
 /** Writes the whole chunk (a write may take only part of it). */
 export async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {

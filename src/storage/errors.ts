@@ -13,15 +13,3 @@ export class StorageError extends Error {
 }
 
 export const invalidInput = (message: string) => new StorageError("invalid", message);
-
-/** 1536 -> "1.5 KiB"; for messages. */
-export function formatBytes(n: number): string {
-  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${n} bytes` : `${Number(value.toFixed(1))} ${units[unit]}`;
-}

@@ -6,7 +6,8 @@ import { createWriteStream, rmSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import busboy from "busboy";
-import { formatBytes, invalidInput, StorageError } from "./errors.ts";
+import { formatBytes } from "../text/bytes.ts";
+import { invalidInput, StorageError } from "./errors.ts";
 import { syncDir } from "./job-folders.ts";
 import { safeBaseName } from "./safe-path.ts";
 

@@ -6,8 +6,9 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
+import { formatBytes } from "../text/bytes.ts";
 import { writeFully } from "./disk.ts";
-import { formatBytes, StorageError } from "./errors.ts";
+import { StorageError } from "./errors.ts";
 import { syncDir } from "./job-folders.ts";
 
 /** Extensions of formats that are compressed already: deflating them again only costs time. */

@@ -5,8 +5,8 @@ import { rmSync } from "node:fs";
 import type { Context } from "hono";
 import { ConfigFieldError, mergeConfig, parseUserConfig } from "../../jobs/worker-config.ts";
 import { inspectScript, isSupportedScript, SCRIPT_EXTENSIONS, ScriptError } from "../../scripts/inspect.ts";
-import { formatBytes } from "../../storage/errors.ts";
 import { FORM_OVERHEAD_BYTES, type ReceivedForm, receiveMultipart } from "../../storage/multipart.ts";
+import { formatBytes } from "../../text/bytes.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, badRequest } from "../errors.ts";
 

@@ -2,7 +2,7 @@
 // stderr with the job's status and current step, or the bytes so far; otherwise plain lines, one
 // per change of status or step (logs and CI keep them readable).
 import { Format, SingleBar } from "cli-progress";
-import { formatBytes } from "./format.ts";
+import { formatBytes } from "../../text/bytes.ts";
 
 export interface JobView {
   status: string;

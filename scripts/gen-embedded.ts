@@ -5,6 +5,7 @@
 // Run by `bun run gen` (and so by test, typecheck and build); the output is not committed.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { isProcessFile } from "../src/scripts/registry.ts";
 
 const root = join(import.meta.dir, "..");
 const out = join(root, "src/generated");
@@ -24,9 +25,7 @@ writeFileSync(join(out, "harness.js"), await harness.outputs[0]!.text());
 const journal = JSON.parse(readFileSync(join(root, "drizzle/meta/_journal.json"), "utf8")) as {
   entries: { tag: string; when: number; breakpoints: boolean }[];
 };
-const processFiles = readdirSync(join(root, "process"))
-  .filter((f) => /^[a-z0-9_]+\.(ts|js|py)$/.test(f))
-  .sort();
+const processFiles = readdirSync(join(root, "process")).filter(isProcessFile).sort();
 
 /** Every file under src/sdk/python (no bytecode caches), as paths relative to it, sorted. */
 const pythonRoot = join(root, "src/sdk/python");

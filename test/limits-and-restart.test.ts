@@ -165,6 +165,28 @@ describe("limits and abnormal ends", () => {
     expect(state.error).toMatch(pattern);
   });
 
+  test("a function returned as the result ends FAILURE saying it is not a JSON value", async () => {
+    const uuid = await submitScript(d, "export async function main() { return () => 1; }");
+    const details = (await d.waitFor(uuid)) as Details;
+    expect(details.status).toBe("FAILURE");
+    expect(details.error).toContain("cannot be stored as JSON: a function is not a JSON value");
+  });
+
+  test("a job that throws in its last step keeps the progress it had reached", async () => {
+    const uuid = await submitScript(
+      d,
+      `export async function main(ctx) {
+        ctx.progress.total(2);
+        ctx.progress.next("one");
+        ctx.progress.next("two");
+        throw new Error("broke in step two");
+      }`,
+    );
+    const details = (await d.waitFor(uuid)) as Details;
+    expect(details.status).toBe("FAILURE");
+    expect((details as unknown as { progress: number }).progress).toBe(50);
+  });
+
   test("a result JSON cannot carry: the error says the returned value is the problem", async () => {
     const uuid = await submitScript(d, "export async function main() { return { triangles: 12n }; }");
     const details = (await d.waitFor(uuid)) as Details;

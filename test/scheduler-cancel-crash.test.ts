@@ -1,6 +1,6 @@
 // Cancel, "never silently stuck", and crash/stop safety with a daemon in its own OS process.
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 import { eventually, isGone } from "./helpers/procs.ts";
@@ -201,4 +201,20 @@ describe("crash and stop safety (daemon in its own process)", () => {
     expect((details.attempts as { cause: string }[]).map((a) => a.cause)).toEqual(["lost", "success"]);
     expect(details.result).toEqual({ first: false });
   }, 60000);
+});
+
+describe("a job whose folder vanished", () => {
+  test("ends FAILURE with the reason instead of holding its slot forever", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", MAX_RETRIES: "0" });
+    const blocker = await uuidOf(await daemon.submit({ process: "sleep", params: '{"duration": 0.3}' }));
+    const doomed = await uuidOf(await daemon.submit({ process: "api_test" }));
+    rmSync(join(daemon.dataDir, "jobs", doomed), { recursive: true, force: true });
+    await daemon.waitFor(blocker);
+    const details = await daemon.waitFor(doomed);
+    expect(details.status).toBe("FAILURE");
+    expect(details.error).toContain("log cannot be opened");
+    const after = await daemon.waitFor(await uuidOf(await daemon.submit({ process: "api_test" })));
+    expect(after.status).toBe("SUCCESS");
+    expect(((await (await daemon.api("/health")).json()) as { running: number }).running).toBe(0);
+  });
 });

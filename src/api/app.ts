@@ -1,5 +1,6 @@
 // The HTTP API: the original's routes and shapes on Hono, every route described for OpenAPI.
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { cors } from "hono/cors";
 import { requireApiKey } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { badRequest, clientError, envelope, errorResponse } from "./errors.ts";
@@ -39,6 +40,28 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   app.notFound((c) => c.json(envelope(404, `No route ${c.req.method} ${c.req.path}`), 404));
   // First, so that every request below is counted (GET /metrics is public, as in the original).
   registerMetrics(app, deps);
+
+  // Off unless CORS_ORIGINS names origins: the original's "*" with credentials let any page on
+  // the LAN drive the API from a user's browser.
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    const origins = deps.corsOrigins;
+    app.use(
+      "*",
+      cors({
+        origin: origins.includes("*") ? "*" : origins,
+        allowHeaders: ["x-api-key", "content-type", "range"],
+        exposeHeaders: [
+          "content-disposition",
+          "content-length",
+          "retry-after",
+          "x-log-offset",
+          "x-log-size",
+          "x-job-status",
+        ],
+        maxAge: 600,
+      }),
+    );
+  }
 
   app.get("/", (c) => c.text(`Welcome to PiXYZ API v${deps.version}!`));
   app.get("/health", (c) =>

@@ -24,6 +24,8 @@ export interface ApiDeps {
   bus: EventBus;
   defaults: WorkerConfig;
   logger: Logger;
+  /** CORS_ORIGINS: empty for no cross-origin access. */
+  corsOrigins?: string[];
   /** Aborted when the daemon begins to stop: live streams (SSE) end, so the server can close. */
   stopping?: AbortSignal;
 }

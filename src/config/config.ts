@@ -3,7 +3,18 @@
 // Nothing else in the program reads process.env for settings.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { bool, bytes, ConfigError, cronPattern, int, oneOf, sha256Hex, slots, text } from "./parse.ts";
+import {
+  bool,
+  bytes,
+  ConfigError,
+  corsOrigins,
+  cronPattern,
+  int,
+  oneOf,
+  sha256Hex,
+  slots,
+  text,
+} from "./parse.ts";
 
 export interface Config {
   host: string;
@@ -47,6 +58,8 @@ export interface Config {
   /** Job rows (and anything left of their folders) finished longer ago than this are deleted; 0 = keep. */
   jobRetentionS: number;
   shutdownGraceS: number;
+  /** Origins a browser page may call the API from (CORS); empty: none, `*`: any. */
+  corsOrigins: string[];
   logLevel: "debug" | "info" | "warn" | "error";
   logFormat: "text" | "json";
   pythonBin: string;
@@ -136,6 +149,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     cleanupCron: cronPattern("CLEANUP_CRON", raw.CLEANUP_CRON, "0 */10 * * * *"),
     jobRetentionS: int("JOB_RETENTION", raw.JOB_RETENTION, 0, 0, 100 * 365 * 86400),
     shutdownGraceS: int("SHUTDOWN_GRACE", raw.SHUTDOWN_GRACE, 30, 0, 86400),
+    corsOrigins: corsOrigins("CORS_ORIGINS", raw.CORS_ORIGINS),
     logLevel: oneOf("LOG_LEVEL", raw.LOG_LEVEL ?? raw.LOGLEVEL, "info", ["debug", "info", "warn", "error"]),
     logFormat: oneOf("LOG_FORMAT", raw.LOG_FORMAT, "text", ["text", "json"]),
     pythonBin: text(raw.PYTHON_BIN) ?? "python3",

@@ -90,3 +90,18 @@ export function slots(name: string, raw: Raw): Record<string, number> | null {
 export function text(raw: Raw): string | null {
   return raw === undefined || raw.trim() === "" ? null : raw.trim();
 }
+
+/** `*`, or a comma-separated list of origins such as `http://dashboard.lan:8080`. */
+export function corsOrigins(name: string, raw: Raw): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  const origins = raw
+    .split(",")
+    .map((o) => o.trim())
+    .filter((o) => o !== "");
+  for (const origin of origins) {
+    if (origin !== "*" && !/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw bad(name, "* or origins like http://host:port separated by commas", raw);
+    }
+  }
+  return origins;
+}

@@ -134,6 +134,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     bus,
     logger,
     defaults,
+    corsOrigins: config.corsOrigins,
   });
 
   scheduler.start();
@@ -159,10 +160,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     gpus: capacity.gpus.map((g) => `${g.index}:${g.name}:${g.vramMb}MB`).join(",") || "none",
     node: nodeId,
   });
-  if (token.tokenFile)
-    logger.info("API token generated for this data folder (send it as x-api-key)", {
-      tokenFile: token.tokenFile,
-    });
+  if (token.tokenFile) {
+    const what = token.created ? "API token generated for this data folder" : "API token of this data folder";
+    logger.info(`${what} (send it as x-api-key)`, { tokenFile: token.tokenFile });
+  }
 
   let stopped = false;
   return {

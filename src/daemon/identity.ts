@@ -8,18 +8,21 @@ export interface TokenSetup {
   sha256: string;
   /** Where the generated token is, when the daemon made one; null when GOD_PASSWORD_SHA256 is set. */
   tokenFile: string | null;
+  /** True when this start created the token file. */
+  created: boolean;
 }
 
 /** GOD_PASSWORD_SHA256 when set; otherwise a random token created once in <data>/api-token (0600). */
 export function ensureToken(dataDir: string, configured: string | null): TokenSetup {
-  if (configured) return { sha256: configured, tokenFile: null };
+  if (configured) return { sha256: configured, tokenFile: null, created: false };
   const tokenFile = join(dataDir, "api-token");
-  if (!existsSync(tokenFile)) {
+  const created = !existsSync(tokenFile);
+  if (created) {
     writeFileSync(tokenFile, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
   }
   chmodSync(tokenFile, 0o600);
   const token = readFileSync(tokenFile, "utf8").trim();
-  return { sha256: createHash("sha256").update(token).digest("hex"), tokenFile };
+  return { sha256: createHash("sha256").update(token).digest("hex"), tokenFile, created };
 }
 
 export function ensureNodeId(dataDir: string): string {

@@ -126,9 +126,21 @@ async function readChannel(
   handle(buffer);
 }
 
+/** An attempt that ended before it could start (no process): `error` says why. */
+function notStarted(cause: "exception" | "spawn", error: string): RunningChild {
+  const result: RunResult = { cause, exitCode: null, signal: null, peakRssKb: null, error, durationMs: 0 };
+  return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
+}
+
 export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild {
   const started = performance.now();
-  const logFd = openSync(request.logFile, "a");
+  let logFd: number;
+  try {
+    logFd = openSync(request.logFile, "a");
+  } catch (error) {
+    // The job's folder is gone (removed by hand, or a disk problem): the attempt cannot start.
+    return notStarted("spawn", `The job's log cannot be opened: ${(error as Error).message}`);
+  }
   const note = (text: string) => writeSync(logFd, `[pixyz-scheduler] ${new Date().toISOString()} ${text}\n`);
   note(`attempt ${request.spec.attempt} of job ${request.spec.jobId} on queue ${request.spec.queue}`);
 
@@ -137,15 +149,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     // Retrying cannot help (the interpreter is resolved once, at start): the script's own failure.
     note(`cannot start the job: ${command.error}`);
     closeSync(logFd);
-    const result: RunResult = {
-      cause: "exception",
-      exitCode: null,
-      signal: null,
-      peakRssKb: null,
-      error: command.error,
-      durationMs: 0,
-    };
-    return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
+    return notStarted("exception", command.error);
   }
   let proc: ReturnType<typeof Bun.spawn>;
   try {
@@ -158,15 +162,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
   } catch (error) {
     note(`cannot start the job: ${(error as Error).message}`);
     closeSync(logFd);
-    const result: RunResult = {
-      cause: "spawn",
-      exitCode: null,
-      signal: null,
-      peakRssKb: null,
-      error: `The job could not be started: ${(error as Error).message}`,
-      durationMs: 0,
-    };
-    return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
+    return notStarted("spawn", `The job could not be started: ${(error as Error).message}`);
   }
 
   const pgid = proc.pid;

@@ -341,7 +341,8 @@ export class Scheduler {
       },
       {
         status: verdict.status,
-        progress: verdict.status === JobStatus.SUCCESS ? 100 : percent(progress),
+        // A failed attempt's last step did not complete: its progress is what it had reached.
+        progress: verdict.status === JobStatus.SUCCESS ? 100 : percent(running.progress),
         stepsJson: this.allSteps(running, progress),
         resultJson: result.cause === "success" ? JSON.stringify(result.result ?? null) : null,
         error: result.error ?? null,
@@ -463,7 +464,7 @@ export class Scheduler {
 
   /**
    * Stops dispatching, lets running jobs finish for up to `graceMs`, then kills the rest and puts
-   * their jobs back to waiting: the next start runs them again.
+   * their jobs back to waiting at once (requeueAttempt): the next start runs them again.
    */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;

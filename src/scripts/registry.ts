@@ -13,6 +13,12 @@ export interface ProcessScript {
 
 const PROCESS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
+/** Whether a file name in a process folder names a process (the built-in folder and PROCESS_DIR alike). */
+export function isProcessFile(file: string): boolean {
+  const { name } = parse(file);
+  return isSupportedScript(file) && PROCESS_NAME.test(name) && !name.startsWith("_");
+}
+
 export class ProcessRegistry {
   /** @param builtinDir where the built-in processes were written; @param externalDir PROCESS_DIR. */
   constructor(
@@ -23,8 +29,8 @@ export class ProcessRegistry {
   private scan(dir: string | null, into: Map<string, ProcessScript>): void {
     if (!dir || !existsSync(dir)) return;
     for (const file of readdirSync(dir).sort()) {
+      if (!isProcessFile(file)) continue;
       const { name } = parse(file);
-      if (!isSupportedScript(file) || !PROCESS_NAME.test(name) || name.startsWith("_")) continue;
       const path = join(dir, file);
       // Only plain files (or links to them): a folder named like a script is not a process.
       if (!statSync(path, { throwIfNoEntry: false })?.isFile()) continue;

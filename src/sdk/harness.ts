@@ -34,9 +34,11 @@ async function run(): Promise<number> {
     const value = await entry(ctx, spec.params);
     ctx.progress.stop();
     // Undefined becomes null, as the original's None; a value JSON cannot carry is the script's error.
-    let json: string;
+    let json: string | undefined;
     try {
       json = JSON.stringify(value ?? null);
+      // A function or a symbol has no JSON form at all: stringify gives undefined.
+      if (json === undefined) throw new TypeError(`a ${typeof value} is not a JSON value`);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const message = `The value returned by ${spec.entrypoint} cannot be stored as JSON: ${reason}`;

@@ -99,6 +99,7 @@ async function harnessSpawn(): Promise<number> {
   });
   const spec = {
     jobId: "bench",
+    cwd: work,
     attempt: 1,
     queue: "cpu",
     retry: 0,

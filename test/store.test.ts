@@ -72,7 +72,8 @@ describe("openDatabase and migrations", () => {
     );
     expect(migrationRows(db)).toHaveLength(migrations.length);
     expect(db.$client.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-    expect(db.$client.query("PRAGMA synchronous").get()).toEqual({ synchronous: 2 });
+    // NORMAL by default; submissions and cancels commit with FULL (JobStore.durably).
+    expect(db.$client.query("PRAGMA synchronous").get()).toEqual({ synchronous: 1 });
     expect(db.$client.query("PRAGMA foreign_keys").get()).toEqual({ foreign_keys: 1 });
   });
 

@@ -187,6 +187,7 @@ class LocalRun {
     const id = crypto.randomUUID();
     const spec: JobSpec = {
       jobId: id,
+      cwd: this.cwd,
       attempt: 1,
       queue: job.queue,
       retry: 0,

@@ -38,6 +38,8 @@ export interface Config {
   cpuSlotCores: number;
   cpuSlotMemoryMb: number;
   cpuJobsOnGpuSlots: boolean;
+  /** Keep a started TS harness waiting in each slot (faster job start); off: every job starts cold. */
+  warmChildren: boolean;
   /** Cap of a job's log file in bytes; past it the job is stopped. */
   jobLogMaxBytes: number;
   /** Retries after infrastructure failures (the original: 1, on gpuhigh). */
@@ -136,6 +138,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     cpuSlotCores: int("CPU_SLOT_CORES", raw.CPU_SLOT_CORES, 1, 1, 1024),
     cpuSlotMemoryMb: int("CPU_SLOT_MEMORY_MB", raw.CPU_SLOT_MEMORY_MB, 2048, 1, 2 ** 24),
     cpuJobsOnGpuSlots: bool("CPU_JOBS_ON_GPU_SLOTS", raw.CPU_JOBS_ON_GPU_SLOTS, false),
+    warmChildren: bool("WARM_CHILDREN", raw.WARM_CHILDREN, true),
     jobLogMaxBytes: bytes("JOB_LOG_MAX_BYTES", raw.JOB_LOG_MAX_BYTES, 100 * 1024 ** 2),
     maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),
     maxLostAttempts: int("MAX_LOST_ATTEMPTS", raw.MAX_LOST_ATTEMPTS, 3, 1, 100),

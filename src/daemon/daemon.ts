@@ -7,7 +7,9 @@ import { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log/logger.ts";
 import { MemoryWatch } from "../runner/memory-watch.ts";
 import { resolvePython } from "../runner/python.ts";
+import { passThroughEnv } from "../runner/runner.ts";
 import { prepareRuntime } from "../runner/runtime.ts";
+import { WarmPool } from "../runner/warm-pool.ts";
 import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { buildSlots, slotRules } from "../scheduler/slots.ts";
@@ -76,8 +78,13 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     waitReason: (queue) => scheduler.waitReason(queue),
     notify: () => scheduler.notify(),
   });
+  // Every process the daemon starts carries its node id, so a restart can tell its own orphans.
+  const nodeMarker = { PIXYZ_NODE: nodeId };
+  const warm = config.warmChildren ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker }) : null;
   const scheduler: Scheduler = new Scheduler({
     spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
+    warm,
+    nodeMarker,
     store,
     folders,
     registry,

@@ -54,14 +54,19 @@ export function rssByGroup(groups: ReadonlySet<number>): Map<number, number> {
   return totals;
 }
 
-/** Live (non-zombie) processes of a group whose environment names this job: safe to kill after a restart. */
-export function jobProcesses(pgid: number, jobId: string): number[] {
-  const marker = `PIXYZ_JOB_ID=${jobId}`;
+/**
+ * Live (non-zombie) processes of group `pgid` whose environment carries `marker` (the variables
+ * this daemon puts in every child's environment): after a reboot a recorded group id may belong
+ * to someone else, and those must not be touched.
+ */
+export function daemonProcesses(pgid: number, marker: Record<string, string>): number[] {
+  const wanted = Object.entries(marker).map(([key, value]) => `${key}=${value}`);
   return listProcesses()
     .filter((p) => p.pgrp === pgid && p.state !== "Z")
     .filter((p) => {
       try {
-        return readFileSync(`/proc/${p.pid}/environ`, "latin1").split("\0").includes(marker);
+        const env = readFileSync(`/proc/${p.pid}/environ`, "latin1").split("\0");
+        return wanted.every((entry) => env.includes(entry));
       } catch {
         return false;
       }

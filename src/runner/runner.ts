@@ -6,6 +6,7 @@ import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
 import type { Runtime } from "./runtime.ts";
+import type { WarmChild } from "./warm-pool.ts";
 
 export type ExitCause =
   | "success"
@@ -47,6 +48,8 @@ export interface RunRequest {
   logMaxBytes: number;
   /** Measures the job's process tree; kills it when it goes over `limitKb` (0: measure only). */
   memory?: { watch: MemoryWatch; limitKb: number };
+  /** A started harness to give the job to (TS/JS only), instead of spawning one. */
+  warm?: WarmChild | null;
   onMessage: (message: ChildMessage) => void;
 }
 
@@ -65,17 +68,22 @@ export interface RunningChild {
 /** Variables a job inherits from the daemon; the rest (tokens, daemon settings) stays out. */
 const PASS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL"];
 
-function childEnv(
-  runtimeEnv: Record<string, string>,
-  spec: JobSpec,
-  extra: Record<string, string> = {},
-): Record<string, string> {
+/** The daemon's variables a job may see (warm children start with these too). */
+export function passThroughEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const key of PASS_ENV) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  return { ...env, ...runtimeEnv, PIXYZ_JOB_ID: spec.jobId, PIXYZ_QUEUE: spec.queue, ...extra };
+  return env;
+}
+
+function childEnv(
+  runtimeEnv: Record<string, string>,
+  spec: JobSpec,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return { ...passThroughEnv(), ...runtimeEnv, PIXYZ_JOB_ID: spec.jobId, PIXYZ_QUEUE: spec.queue, ...extra };
 }
 
 export function isPythonScript(path: string): boolean {
@@ -152,17 +160,25 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     return notStarted("exception", command.error);
   }
   let proc: ReturnType<typeof Bun.spawn>;
-  try {
-    proc = Bun.spawn(command.argv, {
-      cwd: request.cwd,
-      env: childEnv(command.env, request.spec, request.env),
-      stdio: ["pipe", logFd, logFd, "pipe"],
-      detached: true,
-    });
-  } catch (error) {
-    note(`cannot start the job: ${(error as Error).message}`);
-    closeSync(logFd);
-    return notStarted("spawn", `The job could not be started: ${(error as Error).message}`);
+  // A warm child's output reaches the log through the daemon (pipes); a cold one writes the file.
+  let output: Promise<void> | null = null;
+  if (request.warm && !isPythonScript(request.spec.script)) {
+    proc = request.warm.proc;
+    request.warm.sink.fd = logFd;
+    output = request.warm.output;
+  } else {
+    try {
+      proc = Bun.spawn(command.argv, {
+        cwd: request.cwd,
+        env: childEnv(command.env, request.spec, request.env),
+        stdio: ["pipe", logFd, logFd, "pipe"],
+        detached: true,
+      });
+    } catch (error) {
+      note(`cannot start the job: ${(error as Error).message}`);
+      closeSync(logFd);
+      return notStarted("spawn", `The job could not be started: ${(error as Error).message}`);
+    }
   }
 
   const pgid = proc.pid;
@@ -230,6 +246,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     // any copy of fd 3 a grandchild held, so the channel below reaches its end.
     killGroup(pgid);
     await channel.catch((error) => note(`channel read failed: ${(error as Error).message}`));
+    await output?.catch((error) => note(`output copy failed: ${(error as Error).message}`));
     const signal = proc.signalCode ? String(proc.signalCode) : null;
     const base = {
       exitCode: signal ? null : exitCode,

@@ -17,9 +17,10 @@ import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { killGroup } from "../runner/kill.ts";
 import type { MemoryWatch } from "../runner/memory-watch.ts";
-import { jobProcesses } from "../runner/process-tree.ts";
-import { type RunningChild, type RunResult, runAttempt } from "../runner/runner.ts";
+import { daemonProcesses } from "../runner/process-tree.ts";
+import { isPythonScript, type RunningChild, type RunResult, runAttempt } from "../runner/runner.ts";
 import type { Runtime } from "../runner/runtime.ts";
+import type { WarmPool } from "../runner/warm-pool.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
 import { archiveKind } from "../storage/archive-extract.ts";
@@ -81,6 +82,10 @@ export interface SchedulerDeps {
   memory: MemoryWatch;
   limits: SchedulerLimits;
   bus: EventBus;
+  /** Started harnesses waiting for a job, one per slot; null: every job starts cold. */
+  warm: WarmPool | null;
+  /** Marks every process this daemon starts (PIXYZ_NODE), so a restart can tell its own. */
+  nodeMarker: Record<string, string>;
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
   spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
 }
@@ -141,8 +146,8 @@ export class Scheduler {
     );
     // Only processes that carry the job's id in their environment: after a reboot the recorded
     // group id may belong to someone else.
-    for (const { uuid, pgid } of groups) {
-      for (const pid of jobProcesses(pgid, uuid)) process.kill(pid, "SIGKILL");
+    for (const { pgid } of groups) {
+      for (const pid of daemonProcesses(pgid, this.deps.nodeMarker)) process.kill(pid, "SIGKILL");
     }
     if (requeued.length > 0)
       logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
@@ -150,6 +155,7 @@ export class Scheduler {
       logger.error("failed jobs interrupted too often", { jobs: failed.map((j) => j.uuid).join(",") });
     }
     for (const { queue } of store.queueStats()) store.setWaitReasonForQueue(queue, this.waitReason(queue));
+    for (const slot of this.deps.slots) this.deps.warm?.fill(slot.id, this.slotEnv(slot));
     this.notify();
   }
 
@@ -157,7 +163,8 @@ export class Scheduler {
   notify(): void {
     if (this.kickQueued || !this.accepting) return;
     this.kickQueued = true;
-    queueMicrotask(() => {
+    // After I/O, not as a microtask: the answer to the request that woke us goes out first.
+    setImmediate(() => {
       this.kickQueued = false;
       this.dispatch();
     });
@@ -198,6 +205,16 @@ export class Scheduler {
     return this.deps.registry.get(job.process)?.path ?? null;
   }
 
+  /** What every child of a slot gets: its GPU pinned, its name, the daemon's marker. */
+  private slotEnv(slot: Slot): Record<string, string> {
+    const env: Record<string, string> = { ...this.deps.nodeMarker, PIXYZ_SLOT: slot.id };
+    if (slot.gpu) {
+      env.CUDA_VISIBLE_DEVICES = String(slot.gpu.index);
+      env.NVIDIA_VISIBLE_DEVICES = String(slot.gpu.index);
+    }
+    return env;
+  }
+
   private memoryLimitKb(queue: string): number {
     const { memoryKb } = this.deps.limits;
     return memoryKb.byQueue[queue] ?? memoryKb.default;
@@ -233,14 +250,12 @@ export class Scheduler {
       return;
     }
     const folders = this.deps.folders;
-    const pin: Record<string, string> = { PIXYZ_SLOT: slot.id };
-    if (slot.gpu) {
-      pin.CUDA_VISIBLE_DEVICES = String(slot.gpu.index);
-      pin.NVIDIA_VISIBLE_DEVICES = String(slot.gpu.index);
-    }
+    const pin = this.slotEnv(slot);
+    const warm = isPythonScript(script) ? null : (this.deps.warm?.take(slot.id) ?? null);
     const child = runAttempt(this.deps.runtime, {
       spec: {
         jobId: job.uuid,
+        cwd: folders.dir(job.uuid),
         attempt: attempt.number,
         queue: attempt.queue,
         retry: job.retry,
@@ -257,8 +272,11 @@ export class Scheduler {
       logMaxBytes: this.deps.limits.logMaxBytes,
       env: pin,
       memory: { watch: this.deps.memory, limitKb: this.memoryLimitKb(attempt.queue) },
+      warm,
       onMessage: (message) => this.onChildMessage(running, message),
     });
+    // The next job of this slot gets a warm child too: started now, while this one runs.
+    if (warm) this.deps.warm?.fill(slot.id, pin);
     running.child = child;
     if (child.pgid > 0) this.deps.store.setPgid(attempt.id, child.pgid);
     this.deps.logger.info("job started", {
@@ -468,6 +486,7 @@ export class Scheduler {
    */
   async shutdown(graceMs: number): Promise<void> {
     this.accepting = false;
+    this.deps.warm?.close();
     if (this.live.size === 0) return;
     const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const timedOut = await Promise.race([idle.then(() => false), Bun.sleep(graceMs).then(() => true)]);

@@ -20,6 +20,10 @@ async function run(): Promise<number> {
   const channel = new Channel();
   const send = channel.send.bind(channel);
   const spec = await channel.readSpec();
+  // A warm child was started before it had a job: it takes the job's place and names now.
+  process.chdir(spec.cwd);
+  process.env.PIXYZ_JOB_ID = spec.jobId;
+  process.env.PIXYZ_QUEUE = spec.queue;
   // The daemon sends SIGTERM on cancel or time limit, then SIGKILL after a grace period: the
   // signal lets a script stop cleanly (and the handler keeps SIGTERM from killing it at once).
   const abort = new AbortController();

@@ -5,6 +5,8 @@
 
 export interface JobSpec {
   jobId: string;
+  /** The job's folder: the child's working directory (a warm child moves there itself). */
+  cwd: string;
   attempt: number;
   queue: string;
   retry: number;

@@ -18,9 +18,11 @@ export interface EmbeddedMigration {
 export function openDatabase(path: string, embedded: EmbeddedMigration[] = migrations): Db {
   const sqlite = new Database(path, { create: true, strict: true });
   sqlite.exec("PRAGMA journal_mode = WAL");
-  // FULL: a committed submission survives power loss, not only a crash (invariant 1). Progress
-  // writes are coalesced, so the extra fsync cost is paid per state change, not per message.
-  sqlite.exec("PRAGMA synchronous = FULL");
+  // NORMAL (WAL): every commit survives a crash or kill -9 of the daemon; only power loss can take
+  // the last ones. Commits a client is told about (a submission, a cancel) run with FULL instead
+  // (JobStore.durably), so they survive power loss too (invariant 1). The rest (claims, progress,
+  // outcomes) would at worst run a job again: at-least-once, by design.
+  sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   sqlite.exec("PRAGMA busy_timeout = 5000");
   const db = drizzle(sqlite, { schema }) as Db;

@@ -51,6 +51,17 @@ export class JobStore {
     private readonly bus: EventBus | null = null,
   ) {}
 
+  /** `transact`, with the commit fsynced (synchronous = FULL): for what a client is told is done. */
+  private durably<T>(fn: (tx: Tx) => T): T {
+    const sqlite = this.db.$client;
+    sqlite.exec("PRAGMA synchronous = FULL");
+    try {
+      return this.transact(fn);
+    } finally {
+      sqlite.exec("PRAGMA synchronous = NORMAL");
+    }
+  }
+
   /** Runs `fn` in a transaction, then publishes the status changes it made (none if it failed). */
   private transact<T>(fn: (tx: Tx) => T): T {
     let result: T;
@@ -97,7 +108,7 @@ export class JobStore {
 
   /** Inserts an accepted job (PENDING) with its first event; returns the stored row. */
   insert(values: Omit<NewJobRow, "status" | "id">): JobRow {
-    return this.transact((tx) => {
+    return this.durably((tx) => {
       const row = tx
         .insert(jobs)
         .values({ ...values, status: JobStatus.PENDING })
@@ -322,7 +333,7 @@ export class JobStore {
    * Terminal jobs are left as they are. Returns the row after the call and whether it was running.
    */
   revoke(uuid: string): { job: JobRow; wasRunning: boolean } | null {
-    return this.transact((tx) => {
+    return this.durably((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
       if (!job) return null;
       if (

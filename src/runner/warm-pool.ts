@@ -1,0 +1,70 @@
+// One warm child per slot: the TS harness already started (runtime up, harness parsed), waiting
+// on stdin for a JobSpec. Taking it skips the spawn and start-up a cold child pays, which is most
+// of a small job's cost. Each child still runs exactly one job, in its own process group, and
+// exits: the next one is started as soon as this one is taken, while the job runs.
+// Python jobs start cold (the harness here is the TS one).
+import { writeSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { killGroup } from "./kill.ts";
+import type { Runtime } from "./runtime.ts";
+
+export interface WarmChild {
+  proc: Subprocess<"pipe", "pipe", "pipe">;
+  pgid: number;
+  /** Where stdout and stderr go: the job log's fd once the child is given a job, nothing before. */
+  sink: { fd: number | null };
+  /** Ends when stdout and stderr are closed (the child and everything it started are gone). */
+  output: Promise<void>;
+}
+
+/** Copies a child's output pipe to the current sink, chunk by chunk, until it closes. */
+async function pump(stream: ReadableStream<Uint8Array>, sink: { fd: number | null }): Promise<void> {
+  for await (const chunk of stream) if (sink.fd !== null) writeSync(sink.fd, chunk);
+}
+
+export class WarmPool {
+  private readonly idle = new Map<string, WarmChild>();
+  private closed = false;
+
+  /** @param env the environment of every warm child (pass-through set, runtime, node marker). */
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly env: Record<string, string>,
+  ) {}
+
+  /** Starts a warm child for the slot unless it has a live one; `slotEnv` pins its GPU. */
+  fill(slotId: string, slotEnv: Record<string, string>): void {
+    if (this.closed) return;
+    const current = this.idle.get(slotId);
+    if (current && current.proc.exitCode === null && current.proc.signalCode === null) return;
+    try {
+      const proc = Bun.spawn([...this.runtime.command, this.runtime.harnessPath], {
+        cwd: this.runtime.builtinProcessDir,
+        env: { ...this.env, ...this.runtime.env, ...slotEnv },
+        stdio: ["pipe", "pipe", "pipe", "pipe"],
+        detached: true,
+      });
+      const sink = { fd: null as number | null };
+      const output = Promise.all([pump(proc.stdout, sink), pump(proc.stderr, sink)]).then(() => {});
+      this.idle.set(slotId, { proc, pgid: proc.pid, sink, output });
+    } catch {
+      // Cannot start one now: jobs on this slot start cold, as without a pool.
+      this.idle.delete(slotId);
+    }
+  }
+
+  /** The slot's warm child, if it is alive; it is no longer the pool's. */
+  take(slotId: string): WarmChild | null {
+    const child = this.idle.get(slotId);
+    this.idle.delete(slotId);
+    if (!child || child.proc.exitCode !== null || child.proc.signalCode !== null) return null;
+    return child;
+  }
+
+  /** Stops every idle warm child (daemon shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const child of this.idle.values()) killGroup(child.pgid);
+    this.idle.clear();
+  }
+}

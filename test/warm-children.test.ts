@@ -1,0 +1,69 @@
+// Warm children: a started harness waits in each slot; the job's output still reaches its log,
+// nothing is left behind at shutdown, and WARM_CHILDREN=false starts every job cold.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { listProcesses } from "../src/runner/process-tree.ts";
+import { scriptFile, startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
+import { eventually } from "./helpers/procs.ts";
+
+let daemon: TestDaemon | null = null;
+afterEach(async () => {
+  await daemon?.close();
+  daemon = null;
+});
+
+/** Live processes started by the daemon of `dataDir` (they carry its node id). */
+function childrenOf(dataDir: string): number[] {
+  const node = readFileSync(join(dataDir, "node-id"), "utf8").trim();
+  return listProcesses()
+    .filter((p) => p.state !== "Z")
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p.pid}/environ`, "latin1").split("\0").includes(`PIXYZ_NODE=${node}`);
+      } catch {
+        return false;
+      }
+    })
+    .map((p) => p.pid);
+}
+
+const uuidOf = async (res: Response) => ((await res.json()) as { uuid: string }).uuid;
+const CHATTY = `export function main(ctx) {
+  console.log("to stdout", process.env.PIXYZ_JOB_ID);
+  console.error("to stderr");
+  return { pid: process.pid, cwd: process.cwd(), job: process.env.PIXYZ_JOB_ID };
+}`;
+
+describe("warm children", () => {
+  test("each slot keeps one waiting; a job runs in it with its own folder, id and log", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:2" });
+    const dataDir = daemon.dataDir;
+    expect(await eventually(() => childrenOf(dataDir).length === 2, 5000)).toBe(true);
+    const waiting = childrenOf(dataDir);
+    const uuid = await uuidOf(await daemon.submit({ script: scriptFile(CHATTY) }));
+    const details = await daemon.waitFor(uuid);
+    const result = details.result as { pid: number; cwd: string; job: string };
+    expect(waiting).toContain(result.pid);
+    expect(result.cwd).toBe(join(dataDir, "jobs", uuid));
+    expect(result.job).toBe(uuid);
+    const log = await (await daemon.api(`/jobs/${uuid}/logs`)).text();
+    expect(log).toContain(`to stdout ${uuid}`);
+    expect(log).toContain("to stderr");
+    // The slot got a new warm child while the job ran.
+    expect(await eventually(() => childrenOf(dataDir).length === 2, 5000)).toBe(true);
+    await daemon.close({ keepData: true });
+    daemon = null;
+    expect(await eventually(() => childrenOf(dataDir).length === 0, 5000)).toBe(true);
+  });
+
+  test("WARM_CHILDREN=false: nothing waits, jobs start cold and run the same", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", WARM_CHILDREN: "false" });
+    await Bun.sleep(300);
+    expect(childrenOf(daemon.dataDir)).toEqual([]);
+    const uuid = await uuidOf(await daemon.submit({ script: scriptFile(CHATTY) }));
+    const details = await daemon.waitFor(uuid);
+    expect(details.status).toBe("SUCCESS");
+    expect(await (await daemon.api(`/jobs/${uuid}/logs`)).text()).toContain(`to stdout ${uuid}`);
+  });
+});

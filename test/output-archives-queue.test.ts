@@ -82,7 +82,9 @@ describe("the zip stream", () => {
         peak = Math.max(peak, process.memoryUsage.rss());
       }
       expect(total).toBeGreaterThan(200 * 1024 * 1024);
-      expect((peak - baseline) / 1024 / 1024).toBeLessThan(100);
+      // Buffering would grow by at least the 240 MB it zips; streaming stays well under that. The
+      // bound is loose on purpose (this process also runs the test runner); bench/ has the numbers.
+      expect((peak - baseline) / 1024 / 1024).toBeLessThan(160);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

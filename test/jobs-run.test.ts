@@ -87,3 +87,30 @@ describe("a custom TypeScript script", () => {
     });
   });
 });
+
+describe("config.compute_only", () => {
+  test("reaches the script as ctx.computeOnly (and pc.is_compute_only() in Python)", async () => {
+    const ts = await d.submit({
+      script: scriptFile("export function main(ctx) { return ctx.computeOnly; }"),
+      config: '{"compute_only": true}',
+    });
+    const py = await d.submit({
+      script: new File(
+        ["from pixyz_worker.script import *\n\ndef main(pc, params):\n    return pc.is_compute_only()\n"],
+        "c.py",
+      ),
+      config: '{"compute_only": true}',
+    });
+    const plain = await d.submit({
+      script: scriptFile("export function main(ctx) { return ctx.computeOnly; }"),
+    });
+    for (const [res, expected] of [
+      [ts, true],
+      [py, true],
+      [plain, false],
+    ] as const) {
+      const { uuid } = (await res.json()) as { uuid: string };
+      expect((await d.waitFor(uuid)).result).toBe(expected);
+    }
+  });
+});

@@ -256,6 +256,7 @@ export class Scheduler {
       spec: {
         jobId: job.uuid,
         cwd: folders.dir(job.uuid),
+        computeOnly: job.computeOnly,
         attempt: attempt.number,
         queue: attempt.queue,
         retry: job.retry,

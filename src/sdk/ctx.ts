@@ -83,6 +83,7 @@ export function createCtx(spec: JobSpec, channel: Channel, signal: AbortSignal):
     jobId: spec.jobId,
     queue: spec.queue,
     retry: spec.retry,
+    computeOnly: spec.computeOnly ?? false,
     inputFile: (name) => inputFileOf(spec, name),
     inputArchive: () => spec.inputArchive,
     inputDir: (name) => inside(spec.inputDir, name),

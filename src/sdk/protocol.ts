@@ -7,6 +7,8 @@ export interface JobSpec {
   jobId: string;
   /** The job's folder: the child's working directory (a warm child moves there itself). */
   cwd: string;
+  /** config.compute_only: the job says it produces no output files (ctx.computeOnly, pc.is_compute_only()). */
+  computeOnly?: boolean;
   attempt: number;
   queue: string;
   retry: number;

@@ -37,6 +37,8 @@ export interface Ctx {
   readonly queue: string;
   /** 0 on the first attempt, 1 on the first retry, ... */
   readonly retry: number;
+  /** config.compute_only: the job was submitted as producing no output files. */
+  readonly computeOnly: boolean;
   /**
    * The input file, as the original's get_input_file. With no name: the uploaded file; for an
    * uploaded archive (.zip, .tar, .tar.gz, .tgz; extracted into the inputs folder), its root file:

@@ -198,7 +198,7 @@ def build_pc(spec, envelope, backend):
         is_local=os.environ.get("PIXYZ_LOCAL") == "1" or backend.local,
     )
     base.setdefault("time_request", _utcnow())
-    base.setdefault("compute_only", False)
+    base.setdefault("compute_only", bool(spec.get("computeOnly", False)))
     base.setdefault("shadow", None)
     pc = ProgramContext(**base)
     progress = TaskProgress(None, spec["jobId"], 1, pc["time_request"], backend=backend)

@@ -6,6 +6,7 @@ import type { Config } from "../config/config.ts";
 import { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log/logger.ts";
 import { MemoryWatch } from "../runner/memory-watch.ts";
+import { nodeMarker } from "../runner/process-tree.ts";
 import { resolvePython } from "../runner/python.ts";
 import { passThroughEnv } from "../runner/runner.ts";
 import { prepareRuntime } from "../runner/runtime.ts";
@@ -79,12 +80,12 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     notify: () => scheduler.notify(),
   });
   // Every process the daemon starts carries its node id, so a restart can tell its own orphans.
-  const nodeMarker = { PIXYZ_NODE: nodeId };
-  const warm = config.warmChildren ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker }) : null;
+  const warm = config.warmChildren
+    ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) })
+    : null;
   const scheduler: Scheduler = new Scheduler({
     spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
     warm,
-    nodeMarker,
     store,
     folders,
     registry,

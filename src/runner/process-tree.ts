@@ -54,6 +54,11 @@ export function rssByGroup(groups: ReadonlySet<number>): Map<number, number> {
   return totals;
 }
 
+/** The variables that mark every process a daemon starts (warm or cold, and what they start). */
+export function nodeMarker(nodeId: string): Record<string, string> {
+  return { PIXYZ_NODE: nodeId };
+}
+
 /**
  * Live (non-zombie) processes of group `pgid` whose environment carries `marker` (the variables
  * this daemon puts in every child's environment): after a reboot a recorded group id may belong

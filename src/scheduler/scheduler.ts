@@ -17,7 +17,7 @@ import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { killGroup } from "../runner/kill.ts";
 import type { MemoryWatch } from "../runner/memory-watch.ts";
-import { daemonProcesses } from "../runner/process-tree.ts";
+import { daemonProcesses, nodeMarker } from "../runner/process-tree.ts";
 import { isPythonScript, type RunningChild, type RunResult, runAttempt } from "../runner/runner.ts";
 import type { Runtime } from "../runner/runtime.ts";
 import type { WarmPool } from "../runner/warm-pool.ts";
@@ -84,8 +84,6 @@ export interface SchedulerDeps {
   bus: EventBus;
   /** Started harnesses waiting for a job, one per slot; null: every job starts cold. */
   warm: WarmPool | null;
-  /** Marks every process this daemon starts (PIXYZ_NODE), so a restart can tell its own. */
-  nodeMarker: Record<string, string>;
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
   spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
 }
@@ -101,7 +99,11 @@ export class Scheduler {
   private interrupting = false;
   private idleWaiters: (() => void)[] = [];
 
+  /** Marks every process this daemon starts, so a restart can tell its own. */
+  private readonly marker: Record<string, string>;
+
   constructor(private readonly deps: SchedulerDeps) {
+    this.marker = nodeMarker(deps.nodeId);
     deps.bus.subscribe((event) => {
       if (event.type === "status" && isTerminal(event.to)) this.onJobEnded();
     });
@@ -147,7 +149,7 @@ export class Scheduler {
     // Only processes that carry the job's id in their environment: after a reboot the recorded
     // group id may belong to someone else.
     for (const { pgid } of groups) {
-      for (const pid of daemonProcesses(pgid, this.deps.nodeMarker)) process.kill(pid, "SIGKILL");
+      for (const pid of daemonProcesses(pgid, this.marker)) process.kill(pid, "SIGKILL");
     }
     if (requeued.length > 0)
       logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
@@ -207,7 +209,7 @@ export class Scheduler {
 
   /** What every child of a slot gets: its GPU pinned, its name, the daemon's marker. */
   private slotEnv(slot: Slot): Record<string, string> {
-    const env: Record<string, string> = { ...this.deps.nodeMarker, PIXYZ_SLOT: slot.id };
+    const env: Record<string, string> = { ...this.marker, PIXYZ_SLOT: slot.id };
     if (slot.gpu) {
       env.CUDA_VISIBLE_DEVICES = String(slot.gpu.index);
       env.NVIDIA_VISIBLE_DEVICES = String(slot.gpu.index);

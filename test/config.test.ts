@@ -110,6 +110,19 @@ describe("the environment", () => {
     });
   });
 
+  test("MAX_MEMORY_USAGE_<QUEUE> limits that queue; an empty one leaves MAX_MEMORY_USAGE in force", () => {
+    const config = loadConfig({
+      env: {
+        MAX_MEMORY_USAGE: "1000",
+        MAX_MEMORY_USAGE_GPUHIGH: "0",
+        MAX_MEMORY_USAGE_GPU: " ",
+        MAX_MEMORY_USAGE_WINE: "5",
+      },
+    });
+    expect(config.maxMemoryKb).toBe(1000);
+    expect(config.maxMemoryKbByQueue).toEqual({ gpuhigh: 0, wine: 5 });
+  });
+
   test("an uppercase GOD_PASSWORD_SHA256 is kept lowercase", () => {
     expect(loadConfig({ env: { GOD_PASSWORD_SHA256: HASH.toUpperCase() } }).godPasswordSha256).toBe(HASH);
   });

@@ -67,3 +67,19 @@ describe("warm children", () => {
     expect(await (await daemon.api(`/jobs/${uuid}/logs`)).text()).toContain(`to stdout ${uuid}`);
   });
 });
+
+describe("a process that escapes the job's group", () => {
+  test("keeping the job's output open does not hold the attempt (warm child)", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+    const source = `export function main() {
+      const escaped = Bun.spawn(["setsid", "sleep", "8"], { stdout: "inherit", stderr: "inherit" });
+      return { escaped: escaped.pid };
+    }`;
+    const started = Date.now();
+    const uuid = await uuidOf(await daemon.submit({ script: scriptFile(source) }));
+    const details = await daemon.waitFor(uuid);
+    expect(details.status).toBe("SUCCESS");
+    expect(Date.now() - started).toBeLessThan(6000);
+    process.kill((details.result as { escaped: number }).escaped, "SIGKILL");
+  });
+});

@@ -42,7 +42,9 @@ export const Attempt = z
     cause: z
       .string()
       .nullable()
-      .openapi({ description: "success, exception, exit, signal, timeout, memory, revoked, lost" }),
+      .openapi({
+        description: "success, exception, exit, signal, timeout, memory, log, revoked, spawn, lost",
+      }),
     exit_code: z.number().int().nullable(),
     signal: z.string().nullable(),
     peak_rss_kb: z.number().int().nullable(),

@@ -130,7 +130,8 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     maxMemoryKbByQueue: Object.fromEntries(
       Object.keys(raw)
         .map((key) => /^MAX_MEMORY_USAGE_([A-Z][A-Z0-9_]{0,31})$/.exec(key))
-        .filter((m): m is RegExpExecArray => m !== null)
+        // An empty value means "not set": the queue keeps MAX_MEMORY_USAGE.
+        .filter((m): m is RegExpExecArray => m !== null && (raw[m[0]] ?? "").trim() !== "")
         .map((m) => [m[1]!.toLowerCase(), int(m[0], raw[m[0]], 0, 0, 2 ** 40)]),
     ),
     nvidiaSmi: text(raw.NVIDIA_SMI) ?? "nvidia-smi",

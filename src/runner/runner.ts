@@ -25,6 +25,12 @@ type KillCause = "revoked" | "timeout" | "memory" | "log";
 const LOG_CHECK_MS = 1000;
 /** After SIGTERM (cancel, time limit) a job has this long to stop before SIGKILL. */
 const KILL_GRACE_MS = 2000;
+/**
+ * After the job's process group is gone, how long its channel and output pipes may take to close.
+ * Only a process that left the group (setsid) and kept a copy open makes them wait: past this, the
+ * attempt ends anyway and whatever that process writes later is dropped.
+ */
+const DRAIN_MS = 1000;
 
 export interface RunResult {
   cause: ExitCause;
@@ -206,11 +212,13 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     kill("memory");
   });
 
+  let drained = false;
   let result: { value: unknown } | null = null;
   let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
   const channel = readChannel(
     proc.stdio[3] as number,
     (message) => {
+      if (drained) return; // the attempt is over: a straggler's late line changes nothing
       if (message.t === "result") result = { value: message.value };
       else if (message.t === "error") scriptError = message;
       else request.onMessage(message);
@@ -245,8 +253,16 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     // Whatever the script started and left behind goes with it (invariant 6); this also closes
     // any copy of fd 3 a grandchild held, so the channel below reaches its end.
     killGroup(pgid);
-    await channel.catch((error) => note(`channel read failed: ${(error as Error).message}`));
-    await output?.catch((error) => note(`output copy failed: ${(error as Error).message}`));
+    const pipes = Promise.all([
+      channel.catch((error) => note(`channel read failed: ${(error as Error).message}`)),
+      output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),
+    ]);
+    const timedOut = await Promise.race([pipes.then(() => false), Bun.sleep(DRAIN_MS).then(() => true)]);
+    drained = true;
+    if (timedOut)
+      note("a process that left the job's process group still holds its output: it is ignored from now on");
+    // From here the log's fd is closed: the warm child's output copy must not write to it.
+    if (request.warm) request.warm.sink.fd = null;
     const signal = proc.signalCode ? String(proc.signalCode) : null;
     const base = {
       exitCode: signal ? null : exitCode,

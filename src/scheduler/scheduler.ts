@@ -146,8 +146,8 @@ export class Scheduler {
       "the daemon stopped while the job ran; it runs again",
       limits.maxLostAttempts,
     );
-    // Only processes that carry the job's id in their environment: after a reboot the recorded
-    // group id may belong to someone else.
+    // Only processes that carry this daemon's marker (PIXYZ_NODE) in their environment: after a
+    // reboot the recorded group id may belong to someone else.
     for (const { pgid } of groups) {
       for (const pid of daemonProcesses(pgid, this.marker)) process.kill(pid, "SIGKILL");
     }

@@ -2,7 +2,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, notFound } from "../errors.ts";
-import { errorResponses, JobState, UuidParam } from "../schemas.ts";
+import { ErrorEnvelope, errorResponses, JobState, UuidParam } from "../schemas.ts";
 import { isoTime, jobState } from "../views.ts";
 
 const security = [{ ApiKey: [] }];
@@ -69,7 +69,7 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
         ...errorResponses,
         409: {
           description: "The job had already finished",
-          content: { "application/json": { schema: JobState } },
+          content: { "application/json": { schema: ErrorEnvelope } },
         },
       },
     }),

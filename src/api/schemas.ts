@@ -39,12 +39,9 @@ export const Attempt = z
     slot: z.string(),
     started: z.string(),
     stopped: z.string().nullable(),
-    cause: z
-      .string()
-      .nullable()
-      .openapi({
-        description: "success, exception, exit, signal, timeout, memory, log, revoked, spawn, lost",
-      }),
+    cause: z.string().nullable().openapi({
+      description: "success, exception, exit, signal, timeout, memory, log, revoked, spawn, lost",
+    }),
     exit_code: z.number().int().nullable(),
     signal: z.string().nullable(),
     peak_rss_kb: z.number().int().nullable(),

@@ -2,7 +2,8 @@
 // si.graphics() blocks the event loop ~0.5 s and drops GPUs lspci did not list). Every probe has a
 // deadline and degrades to "not found": a broken probe costs at most a second and never a start.
 import { availableParallelism } from "node:os";
-import si from "systeminformation";
+import { cpu as probeCpu } from "systeminformation/lib/cpu.js";
+import { mem as probeMemory } from "systeminformation/lib/memory.js";
 
 export interface Gpu {
   index: number;
@@ -84,11 +85,11 @@ export async function detectCapacity(options: { nvidiaSmi: string }): Promise<Ca
   const notes: string[] = [];
   const fallbackCores = availableParallelism();
   const [cpu, mem, gpus] = await Promise.all([
-    withDeadline(si.cpu(), PROBE_TIMEOUT_MS, "the CPU probe").catch((error: Error) => {
+    withDeadline(probeCpu(), PROBE_TIMEOUT_MS, "the CPU probe").catch((error: Error) => {
       notes.push(`${error.message}; using ${fallbackCores} cores`);
       return null;
     }),
-    withDeadline(si.mem(), PROBE_TIMEOUT_MS, "the memory probe").catch((error: Error) => {
+    withDeadline(probeMemory(), PROBE_TIMEOUT_MS, "the memory probe").catch((error: Error) => {
       notes.push(`${error.message}; memory unknown`);
       return null;
     }),

@@ -7,19 +7,14 @@ import { join } from "node:path";
 import { type Config, loadConfig } from "../../src/config/config.ts";
 import { type Daemon, startDaemon } from "../../src/daemon/daemon.ts";
 import { silentLogger } from "../../src/log/logger.ts";
+import { type TestClient, TOKEN, testClient } from "./client.ts";
 
-export const TOKEN = "test-token";
+export { TOKEN };
 export const TOKEN_SHA256 = createHash("sha256").update(TOKEN).digest("hex");
 
-export interface TestDaemon extends Daemon {
+export interface TestDaemon extends Daemon, TestClient {
   dataDir: string;
   config: Config;
-  /** fetch against the daemon, with the API token unless `auth: false`. */
-  api(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
-  /** POST /jobs with these form fields; File values are uploads. */
-  submit(fields: Record<string, string | File>): Promise<Response>;
-  /** Polls /jobs/{uuid}/details until the job reaches one of `statuses` (default: terminal). */
-  waitFor(uuid: string, statuses?: string[], timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Stops the daemon and removes its data folder (unless keepData). */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
@@ -43,31 +38,11 @@ export async function startTestDaemon(
     },
   });
   const daemon = await startDaemon(config, silentLogger);
-  const api = (path: string, init: RequestInit & { auth?: boolean } = {}) => {
-    const headers = new Headers(init.headers);
-    if (init.auth !== false) headers.set("x-api-key", TOKEN);
-    return fetch(`${daemon.url}${path}`, { ...init, headers });
-  };
   return {
     ...daemon,
+    ...testClient(daemon.url, 20000),
     dataDir,
     config,
-    api,
-    submit(fields) {
-      const form = new FormData();
-      for (const [key, value] of Object.entries(fields)) form.append(key, value);
-      return api("/jobs", { method: "POST", body: form });
-    },
-    async waitFor(uuid, statuses = ["SUCCESS", "FAILURE", "REVOKED"], timeoutMs = 20000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const res = await api(`/jobs/${uuid}/details`);
-        const body = (await res.json()) as Record<string, unknown>;
-        if (statuses.includes(body.status as string)) return body;
-        if (Date.now() > deadline) throw new Error(`job ${uuid} still ${body.status} after ${timeoutMs} ms`);
-        await Bun.sleep(25);
-      }
-    },
     async close(options = {}) {
       await daemon.stop(2000);
       if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });

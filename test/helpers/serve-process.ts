@@ -2,15 +2,13 @@
 // binary), for what an in-process daemon cannot show: a crash (SIGKILL), signal handling, the exit code.
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { TOKEN, TOKEN_SHA256 } from "./daemon.ts";
+import { type TestClient, testClient } from "./client.ts";
+import { TOKEN_SHA256 } from "./daemon.ts";
 
-export interface ServeProcess {
+export interface ServeProcess extends TestClient {
   proc: ReturnType<typeof Bun.spawn>;
   url: string;
   logFile: string;
-  api(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
-  submit(fields: Record<string, string | File>): Promise<Response>;
-  waitFor(uuid: string, statuses?: string[], timeoutMs?: number): Promise<Record<string, unknown>>;
   /** What the daemon wrote on stdout and stderr so far. */
   log(): string;
 }
@@ -78,32 +76,11 @@ export async function startServeProcess(
     await Bun.sleep(50);
   }
 
-  const api = (path: string, init: RequestInit & { auth?: boolean } = {}) => {
-    const headers = new Headers(init.headers);
-    if (init.auth !== false) headers.set("x-api-key", TOKEN);
-    return fetch(`${url}${path}`, { ...init, headers });
-  };
   return {
     proc,
     url,
     logFile,
-    api,
     log,
-    submit(fields) {
-      const form = new FormData();
-      for (const [key, value] of Object.entries(fields)) form.append(key, value);
-      return api("/jobs", { method: "POST", body: form });
-    },
-    async waitFor(uuid, statuses = ["SUCCESS", "FAILURE", "REVOKED"], timeoutMs = 30000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const body = (await (await api(`/jobs/${uuid}/details`)).json()) as Record<string, unknown>;
-        if (statuses.includes(body.status as string)) return body;
-        if (Date.now() > deadline) {
-          throw new Error(`job ${uuid} still ${body.status} after ${timeoutMs} ms; daemon log:\n${log()}`);
-        }
-        await Bun.sleep(50);
-      }
-    },
+    ...testClient(url, 30000, () => `; daemon log:\n${log()}`),
   };
 }

@@ -114,3 +114,42 @@ describe("config.compute_only", () => {
     }
   });
 });
+
+describe("GET /backend/get_task_meta/{uuid}", () => {
+  test("the original's task meta shape, behind the token; 404 for an unknown job", async () => {
+    const ok = (await (await d.submit({ process: "api_test", params: '{"a":1}' })).json()) as {
+      uuid: string;
+    };
+    const bad = (await (
+      await d.submit({ script: scriptFile('export function main() { throw new Error("x"); }') })
+    ).json()) as {
+      uuid: string;
+    };
+    await d.waitFor(ok.uuid);
+    await d.waitFor(bad.uuid);
+    const meta = (await (await d.api(`/backend/get_task_meta/${ok.uuid}`)).json()) as Record<string, unknown>;
+    expect(Object.keys(meta)).toEqual([
+      "status",
+      "result",
+      "traceback",
+      "children",
+      "parent_id",
+      "task_id",
+      "date_done",
+    ]);
+    expect(meta).toMatchObject({
+      status: "SUCCESS",
+      result: { output: "Hello World!", params: { a: 1 } },
+      traceback: null,
+    });
+    expect(meta.task_id).toBe(ok.uuid);
+    expect(Date.parse(meta.date_done as string)).toBeGreaterThan(0);
+    const failed = (await (await d.api(`/backend/get_task_meta/${bad.uuid}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(failed.traceback as string).toContain("Error: x");
+    expect((await d.api(`/backend/get_task_meta/${ok.uuid}`, { auth: false })).status).toBe(401);
+    expect((await d.api("/backend/get_task_meta/0b8e5b9a-2c4d-4f6e-9a1b-3c5d7e9f1a2b")).status).toBe(404);
+  });
+});

@@ -4,6 +4,7 @@ import { cors } from "hono/cors";
 import { requireApiKey } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { badRequest, clientError, envelope, errorResponse } from "./errors.ts";
+import { registerBackendRoutes } from "./routes/backend.ts";
 import { registerControlRoutes } from "./routes/control.ts";
 import { registerDocRoutes } from "./routes/docs.ts";
 import { registerEventRoutes } from "./routes/events.ts";
@@ -74,10 +75,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   app.use("/queues", auth);
   app.use("/slots", auth);
   app.use("/events", auth);
+  app.use("/backend/*", auth);
 
   registerProcessRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerControlRoutes(app, deps);
+  registerBackendRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerLogRoutes(app, deps);
   registerDocRoutes(app, deps.version);

@@ -41,6 +41,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   app.notFound((c) => c.json(envelope(404, `No route ${c.req.method} ${c.req.path}`), 404));
   // First, so that every request below is counted (GET /metrics is public, as in the original).
   registerMetrics(app, deps);
+  // HEAD runs the GET route and Hono sends its headers only, without cancelling the body: an SSE
+  // route (/events, a followed log) would keep its bus subscription and timers for good.
+  app.use("*", async (c, next) => {
+    await next();
+    if (c.req.method === "HEAD") c.res.body?.cancel().catch(() => {});
+  });
 
   // Off unless CORS_ORIGINS names origins: the original's "*" with credentials let any page on
   // the LAN drive the API from a user's browser.

@@ -16,12 +16,19 @@ export interface TokenSetup {
 export function ensureToken(dataDir: string, configured: string | null): TokenSetup {
   if (configured) return { sha256: configured, tokenFile: null, created: false };
   const tokenFile = join(dataDir, "api-token");
-  const created = !existsSync(tokenFile);
+  let created = !existsSync(tokenFile);
   if (created) {
     writeFileSync(tokenFile, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
   }
   chmodSync(tokenFile, 0o600);
-  const token = readFileSync(tokenFile, "utf8").trim();
+  let token = readFileSync(tokenFile, "utf8").trim();
+  // An empty file (a crash between its creation and its write) would make an empty x-api-key
+  // header the token: it gets a fresh one instead.
+  if (token === "") {
+    token = randomBytes(32).toString("base64url");
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    created = true;
+  }
   return { sha256: createHash("sha256").update(token).digest("hex"), tokenFile, created };
 }
 

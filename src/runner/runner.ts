@@ -112,14 +112,24 @@ function commandFor(
   };
 }
 
-/** Reads JSON lines from the child's fd 3 until EOF; a malformed line is logged, not fatal. */
+/**
+ * The longest channel line the daemon keeps (a result, a child's params). A longer one is dropped as
+ * it arrives: buffering it would let a job grow the daemon's memory without bound.
+ */
+export const MAX_CHANNEL_LINE = 64 * 1024 * 1024;
+
+/** Reads JSON lines from the child's fd 3 until EOF; a malformed or oversized line is logged, not fatal. */
 async function readChannel(
   fd: number,
   onMessage: (m: ChildMessage) => void,
   onBadLine: (line: string) => void,
 ) {
   const decoder = new TextDecoder();
-  let buffer = "";
+  // The current line's bytes: only each new chunk is searched for a newline (never the whole
+  // line again), so a long line costs linear time.
+  let pieces: Uint8Array[] = [];
+  let length = 0;
+  let dropping = false;
   const handle = (line: string) => {
     if (line.trim() === "") return;
     try {
@@ -128,16 +138,41 @@ async function readChannel(
       onBadLine(line);
     }
   };
+  const take = (bytes: Uint8Array) => {
+    if (dropping || bytes.length === 0) return;
+    length += bytes.length;
+    if (length > MAX_CHANNEL_LINE) {
+      dropping = true;
+      pieces = [];
+    } else pieces.push(bytes.slice());
+  };
+  const endLine = () => {
+    if (dropping) onBadLine(`(a line longer than ${MAX_CHANNEL_LINE} bytes, dropped)`);
+    else if (length > 0) handle(decoder.decode(Buffer.concat(pieces)));
+    pieces = [];
+    length = 0;
+    dropping = false;
+  };
   for await (const chunk of Bun.file(fd).stream()) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let newline = buffer.indexOf("\n");
-    while (newline >= 0) {
-      handle(buffer.slice(0, newline));
-      buffer = buffer.slice(newline + 1);
-      newline = buffer.indexOf("\n");
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
+      take(chunk.subarray(start, newline));
+      endLine();
+      start = newline + 1;
     }
+    take(chunk.subarray(start));
   }
-  handle(buffer);
+  endLine();
+}
+
+/**
+ * The script's error as text. The harness sends strings, but a script can write its own lines on
+ * fd 3: anything else here would make the attempt's end throw and keep its slot.
+ */
+function errorText(thrown: Extract<ChildMessage, { t: "error" }>): string {
+  const text = (value: unknown, fallback: string) =>
+    typeof value === "string" && value !== "" ? value : fallback;
+  return text(thrown.stack, `${text(thrown.name, "Error")}: ${text(thrown.message, "(no message)")}`);
 }
 
 /** An attempt that ended before it could start (no process): `error` says why. */
@@ -155,7 +190,15 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     // The job's folder is gone (removed by hand, or a disk problem): the attempt cannot start.
     return notStarted("spawn", `The job's log cannot be opened: ${(error as Error).message}`);
   }
-  const note = (text: string) => writeSync(logFd, `[pixyz-scheduler] ${new Date().toISOString()} ${text}\n`);
+  // Best effort: a log the disk cannot take (ENOSPC) loses the note, not the attempt. A throw here
+  // would leave the job STARTED and its slot held for good.
+  const note = (text: string) => {
+    try {
+      writeSync(logFd, `[pixyz-scheduler] ${new Date().toISOString()} ${text}\n`);
+    } catch {
+      // nothing else to tell it to: the attempt's outcome still reaches the store
+    }
+  };
   note(`attempt ${request.spec.attempt} of job ${request.spec.jobId} on queue ${request.spec.queue}`);
 
   const command = commandFor(runtime, request.spec.script);
@@ -294,7 +337,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     } else if (killedFor === "revoked") {
       outcome = { ...base, cause: "revoked", error: "The job was cancelled" };
     } else if (thrown) {
-      outcome = { ...base, cause: "exception", error: thrown.stack || `${thrown.name}: ${thrown.message}` };
+      outcome = { ...base, cause: "exception", error: errorText(thrown) };
     } else if (reported && exitCode === 0) {
       outcome = { ...base, cause: "success", result: reported.value };
     } else if (signal) {

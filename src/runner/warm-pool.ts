@@ -17,9 +17,20 @@ export interface WarmChild {
   output: Promise<void>;
 }
 
-/** Copies a child's output pipe to the current sink, chunk by chunk, until it closes. */
-async function pump(stream: ReadableStream<Uint8Array>, sink: { fd: number | null }): Promise<void> {
-  for await (const chunk of stream) if (sink.fd !== null) writeSync(sink.fd, chunk);
+/**
+ * Copies a child's output pipe to the current sink, chunk by chunk, until it closes. A chunk the
+ * log cannot take (a full disk) is dropped and the pipe still drained: stopping would block the
+ * job on a full pipe, and a rejection here has no handler until the job ends.
+ */
+export async function pump(stream: ReadableStream<Uint8Array>, sink: { fd: number | null }): Promise<void> {
+  for await (const chunk of stream) {
+    if (sink.fd === null) continue;
+    try {
+      writeSync(sink.fd, chunk);
+    } catch {
+      // lost like the notes the runner cannot write; the job goes on
+    }
+  }
 }
 
 export class WarmPool {

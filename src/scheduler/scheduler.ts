@@ -330,6 +330,35 @@ export class Scheduler {
 
   private async finish(running: Running, result: RunResult): Promise<void> {
     if (running.flushTimer) clearTimeout(running.flushTimer);
+    try {
+      this.record(running, result);
+    } catch (error) {
+      // A script can write its own lines on fd 3: an outcome the store cannot take (a result
+      // nested too deep to serialize, ...) fails the job rather than leave it STARTED on its slot.
+      this.deps.logger.error("job outcome could not be stored", {
+        job: running.job.uuid,
+        error: String(error),
+      });
+      try {
+        this.record(running, {
+          ...result,
+          cause: "exception",
+          result: undefined,
+          error: `The job reported an outcome that cannot be stored: ${(error as Error).message}`,
+        });
+      } catch (again) {
+        this.deps.logger.error("job outcome could not be stored", {
+          job: running.job.uuid,
+          error: String(again),
+        });
+      }
+    } finally {
+      this.release(running);
+    }
+  }
+
+  /** Writes the attempt's end and the job's new status. */
+  private record(running: Running, result: RunResult): void {
     // A step the script left open ends with the attempt (the original's worker called stop()).
     const progress = stop(running.progress, Date.now());
     if (this.interrupting) {
@@ -337,7 +366,6 @@ export class Scheduler {
         running.attempt.id,
         "the daemon stopped while the job ran; it runs again",
       );
-      this.release(running);
       return;
     }
     const { limits } = this.deps;
@@ -380,7 +408,6 @@ export class Scheduler {
       peakRssKb: result.peakRssKb ?? undefined,
       ms: Math.round(result.durationMs),
     });
-    this.release(running);
   }
 
   private release(running: Running): void {

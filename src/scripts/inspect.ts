@@ -107,12 +107,24 @@ export function declaredSchedule(
   for (const [, key, literal] of match[1]!.matchAll(pair)) {
     const target = SCHEDULE_KEYS[key!];
     if (!target) continue;
-    const value = literal!.startsWith("'")
-      ? JSON.parse(`"${literal!.slice(1, -1).replaceAll('"', '\\"')}"`)
-      : JSON.parse(literal!);
-    declared[target] = value;
+    declared[target] = literalValue(key!, literal!);
   }
   return declared;
+}
+
+/**
+ * A literal of the declaration as its value. Read as JSON: a string with a JS-only escape
+ * (`'\q'`, `"\x41"`, `'it\'s'`) is a refusal that names it, not a JSON error (a 500).
+ */
+function literalValue(key: string, literal: string): unknown {
+  const json = literal.startsWith("'") ? `"${literal.slice(1, -1).replaceAll('"', '\\"')}"` : literal;
+  try {
+    return JSON.parse(json);
+  } catch {
+    throw new ScriptError(
+      `The script's schedule declaration is invalid: ${key} must be a plain literal without escapes, got ${literal}`,
+    );
+  }
 }
 
 /**

@@ -202,11 +202,31 @@ class Extraction {
     this.links.push({ entry: raw, path, target, hard });
   }
 
+  /**
+   * Refuses a link whose folder goes through a symlink made earlier. Each target passes the lexical
+   * check alone, but a chain (`c -> .`, `up -> c/..`) leads outside physically, and a folder made
+   * or a link written through it would land outside before the final realpath check could refuse.
+   */
+  private assertNoLinkOnTheWay(link: PendingLink): void {
+    let at = this.root;
+    for (const part of link.path.split("/").slice(0, -1)) {
+      at = join(at, part);
+      const stat = lstatSync(at, { throwIfNoEntry: false });
+      if (!stat) return; // from here mkdir makes fresh folders: no link on the way
+      if (stat.isSymbolicLink()) {
+        throw this.refuse(
+          `link ${JSON.stringify(link.entry)} lies inside another link (${JSON.stringify(part)})`,
+        );
+      }
+    }
+  }
+
   /** Makes the links (hard links become copies), then checks where every symlink really leads. */
   finishLinks(): void {
     const ordered = [...this.links.filter((l) => l.hard), ...this.links.filter((l) => !l.hard)];
     for (const link of ordered) {
       const full = join(this.root, link.path);
+      this.assertNoLinkOnTheWay(link);
       this.mkdir(dirname(link.path) === "." ? "" : dirname(link.path));
       try {
         if (link.hard) {
@@ -315,6 +335,10 @@ async function extractZip(path: string, x: Extraction): Promise<void> {
         await closeSynced(handle);
       }
     }
+  } catch (error) {
+    // A local header that is missing or cut short is only found here, entry by entry.
+    if (error instanceof ZipFormatError) throw x.refuse(`it is not a readable zip file: ${error.message}`);
+    throw error;
   } finally {
     await zip.close();
   }

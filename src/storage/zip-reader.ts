@@ -151,20 +151,24 @@ async function readDirectory(
     const name = decodeName(cd.subarray(p + 46, p + 46 + nameLength), (flags & 0x800) !== 0);
     let e = p + 46 + nameLength;
     const extraEnd = e + extraLength;
+    // Lengths that run past the directory are damage (or a crafted zip): a 400, not a RangeError.
+    if (extraEnd + commentLength > cd.length) throw new ZipFormatError("the central directory is damaged");
     while (e + 4 <= extraEnd) {
       const id = cd.readUInt16LE(e);
       const length = cd.readUInt16LE(e + 2);
+      // A field cut short at the end is ignored (other readers do the same): only what is whole is read.
+      if (e + 4 + length > extraEnd) break;
       if (id === 0x0001) {
         let q = e + 4;
-        if (size === MAX32) {
-          size = Number(cd.readBigUInt64LE(q));
+        const u64 = () => {
+          if (q + 8 > e + 4 + length) throw new ZipFormatError("a ZIP64 extra field is too short");
+          const value = Number(cd.readBigUInt64LE(q));
           q += 8;
-        }
-        if (compressedSize === MAX32) {
-          compressedSize = Number(cd.readBigUInt64LE(q));
-          q += 8;
-        }
-        if (localHeaderOffset === MAX32) localHeaderOffset = Number(cd.readBigUInt64LE(q));
+          return value;
+        };
+        if (size === MAX32) size = u64();
+        if (compressedSize === MAX32) compressedSize = u64();
+        if (localHeaderOffset === MAX32) localHeaderOffset = u64();
       }
       e += 4 + length;
     }

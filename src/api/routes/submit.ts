@@ -31,14 +31,44 @@ function fileField(form: ReceivedForm, key: (typeof FILE_FIELDS)[number]) {
   return form.files.get(key) ?? null;
 }
 
+/**
+ * The most nested arrays and objects a JSON field may hold (Python's json, in the original, stopped
+ * near there). JSON.parse takes far deeper texts, but storing them (JSON.stringify) then overflows
+ * the stack: a 500 instead of a 400.
+ */
+const MAX_JSON_DEPTH = 1000;
+
+/** The deepest nesting of arrays and objects in a valid JSON text (strings skipped). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      // A backslash escapes the next character; a quote ends the string.
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 function jsonField(form: ReceivedForm, key: string, fallback: unknown): unknown {
   const text = textField(form, key);
   if (text === null) return fallback;
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (error) {
     throw badRequest(`Invalid JSON string for '${key}': ${(error as Error).message}`);
   }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw badRequest(`Invalid JSON string for '${key}': nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  return value;
 }
 
 export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {

@@ -1,14 +1,14 @@
 // The small helpers, run as real processes: hash-password (hidden input on a terminal, a line
 // from a pipe), version, and doctor (what is wrong and how to fix it, and its exit code).
+
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { MAIN, runCli } from "./helpers/cli.ts";
 import { startTestDaemon, type TestDaemon, TOKEN_SHA256, tempDir } from "./helpers/daemon.ts";
 import { freePort } from "./helpers/serve-process.ts";
-
-const MAIN = join(import.meta.dir, "../src/cli/main.ts");
 
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -24,20 +24,8 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, ...extra };
 }
 
-async function run(args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    env: cleanEnv(options.env),
-    stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
-}
+const run = (args: string[], options: { env?: Record<string, string>; stdin?: string } = {}) =>
+  runCli(args, { env: cleanEnv(options.env), stdin: options.stdin });
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 

@@ -1,9 +1,11 @@
 // How jobs end when they misbehave (time limit, exit, unserializable result) and what a daemon
 // restart keeps: finished jobs stay as they were, an interrupted job runs again.
+
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 import { eventually, isGone, liveGroupMembers } from "./helpers/procs.ts";
 import { startServeProcess } from "./helpers/serve-process.ts";
@@ -334,7 +336,7 @@ describe("restart", () => {
   test("after a daemon crash (SIGKILL) the restart kills the orphaned job and runs it again", async () => {
     const root = tempDir();
     const dataDir = join(root, "data");
-    const command = [process.execPath, join(import.meta.dir, "..", "src/cli/main.ts")];
+    const command = FROM_SOURCE;
     const first = await startServeProcess(command, { dataDir });
     let second: Awaited<ReturnType<typeof startServeProcess>> | null = null;
     try {

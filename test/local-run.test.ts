@@ -1,28 +1,18 @@
 // `pixyz-scheduler run`: a TS or Python script in the foreground, no daemon, the real CLI as a
 // child process; and the original's own local mode (`python3 script.py` with from_commandline).
+
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { runCli } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/daemon.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const work = tempDir("pxs-run-");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function cli(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/main.ts"), "run", ...args], {
-    cwd: work,
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
-}
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  runCli(["run", ...args], { cwd: work, env: { ...process.env, ...env } });
 
 function file(name: string, content: string): string {
   const path = join(work, name);

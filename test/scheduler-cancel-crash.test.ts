@@ -1,13 +1,14 @@
 // Cancel, "never silently stuck", and crash/stop safety with a daemon in its own OS process.
+
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 import { eventually, isGone } from "./helpers/procs.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
 const ROOT = join(import.meta.dir, "..");
-const FROM_SOURCE = [process.execPath, join(ROOT, "src/cli/main.ts")];
 
 let daemon: TestDaemon | null = null;
 const processes: ServeProcess[] = [];

@@ -162,10 +162,14 @@ interface FunctionDef {
   inlineBody: string;
 }
 
-/** The signature ends at the first ':' at bracket depth 0 after the parameters' '('. */
-function inlineBodyOf(text: string, open: number): string {
+/**
+ * The positions of `target` outside strings and at bracket depth 0 in `text`, from `from` on;
+ * stops at the first one when `first` is set.
+ */
+function topLevel(text: string, from: number, target: string, first = false): number[] {
+  const found: number[] = [];
   let depth = 0;
-  for (let i = open; i < text.length; i++) {
+  for (let i = from; i < text.length; i++) {
     const ch = text[i]!;
     if (ch === '"' || ch === "'") {
       i = stringEnd(text, i) - 1;
@@ -173,9 +177,18 @@ function inlineBodyOf(text: string, open: number): string {
     }
     if (ch === "(" || ch === "[" || ch === "{") depth++;
     else if (ch === ")" || ch === "]" || ch === "}") depth--;
-    else if (ch === ":" && depth === 0) return text.slice(i + 1).trim();
+    else if (ch === target && depth === 0) {
+      found.push(i);
+      if (first) break;
+    }
   }
-  return "";
+  return found;
+}
+
+/** The signature ends at the first ':' at bracket depth 0 after the parameters' '('. */
+function inlineBodyOf(text: string, open: number): string {
+  const [colon] = topLevel(text, open, ":", true);
+  return colon === undefined ? "" : text.slice(colon + 1).trim();
 }
 
 function topLevelDefs(all: Statement[]): FunctionDef[] {
@@ -213,20 +226,10 @@ export function pythonDocstring(source: string, name = "main"): string | null {
 /** Splits an argument list at its top-level commas. */
 function splitArgs(text: string): string[] {
   const parts: string[] = [];
-  let depth = 0;
   let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (ch === '"' || ch === "'") {
-      i = stringEnd(text, i) - 1;
-      continue;
-    }
-    if (ch === "(" || ch === "[" || ch === "{") depth++;
-    else if (ch === ")" || ch === "]" || ch === "}") depth--;
-    else if (ch === "," && depth === 0) {
-      parts.push(text.slice(start, i).trim());
-      start = i + 1;
-    }
+  for (const comma of topLevel(text, 0, ",")) {
+    parts.push(text.slice(start, comma).trim());
+    start = comma + 1;
   }
   parts.push(text.slice(start).trim());
   return parts.filter((p) => p !== "");

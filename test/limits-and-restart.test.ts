@@ -280,17 +280,22 @@ describe("restart", () => {
       return { ran: "again", retry: ctx.retry };
     }`;
 
+  /** The pid `interruptible` wrote on its first attempt, once it is there. */
+  async function firstAttemptPid(dataDir: string, uuid: string): Promise<number> {
+    const marker = join(dataDir, "jobs", uuid, "outputs", "first-attempt.pid");
+    expect(await eventually(() => existsSync(marker) && readFileSync(marker, "utf8") !== "", 15000)).toBe(
+      true,
+    );
+    return Number(readFileSync(marker, "utf8"));
+  }
+
   test("a job interrupted by a stop runs again after the restart (attempt 2) and succeeds", async () => {
     const dataDir = tempDir();
     const d1 = await startTestDaemon({}, dataDir);
     let d2: TestDaemon | null = null;
     try {
       const uuid = await submitScript(d1, interruptible);
-      const marker = join(dataDir, "jobs", uuid, "outputs", "first-attempt.pid");
-      expect(await eventually(() => existsSync(marker) && readFileSync(marker, "utf8") !== "", 15000)).toBe(
-        true,
-      );
-      const firstPid = Number(readFileSync(marker, "utf8"));
+      const firstPid = await firstAttemptPid(dataDir, uuid);
       groupsToSweep.push(firstPid);
       const pgid = pgidOf(d1, uuid);
 
@@ -341,11 +346,7 @@ describe("restart", () => {
     let second: Awaited<ReturnType<typeof startServeProcess>> | null = null;
     try {
       const uuid = await submitScript(first, interruptible);
-      const marker = join(dataDir, "jobs", uuid, "outputs", "first-attempt.pid");
-      expect(await eventually(() => existsSync(marker) && readFileSync(marker, "utf8") !== "", 15000)).toBe(
-        true,
-      );
-      const firstPid = Number(readFileSync(marker, "utf8"));
+      const firstPid = await firstAttemptPid(dataDir, uuid);
       groupsToSweep.push(firstPid);
 
       first.proc.kill("SIGKILL");

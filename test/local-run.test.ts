@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli } from "./helpers/cli.ts";
+import { runCli, runProcess } from "./helpers/cli.ts";
 import { tempDir } from "./helpers/daemon.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -156,17 +156,10 @@ if __name__ == '__main__':
     LocalPixyzTask.from_commandline(__file__, os.getcwd(), 'main')
 `,
     );
-    const proc = Bun.spawn(["python3", script], {
+    const { stdout, stderr, code } = await runProcess(["python3", script], {
       cwd: work,
       env: { ...process.env, PYTHONPATH: join(ROOT, "src/sdk/python"), PYTHONDONTWRITEBYTECODE: "1" },
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const [stdout, stderr, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(stdout).toBe("[task step 1/1] Working\nresult {'progress': 100, 'result': 42} True\n");

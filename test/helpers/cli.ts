@@ -11,12 +11,12 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `pixyz-scheduler <args>` to its end; `env` is the whole environment of the process. */
-export async function runCli(
-  args: string[],
+/** Runs `argv` to its end and collects its output; `env` is the whole environment of the process. */
+export async function runProcess(
+  argv: string[],
   options: { cwd?: string; env?: Record<string, string | undefined>; stdin?: string } = {},
 ): Promise<CliRun> {
-  const proc = Bun.spawn([...FROM_SOURCE, ...args], {
+  const proc = Bun.spawn(argv, {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdin: options.stdin === undefined ? "ignore" : new TextEncoder().encode(options.stdin),
@@ -30,3 +30,7 @@ export async function runCli(
   ]);
   return { code, stdout, stderr };
 }
+
+/** Runs `pixyz-scheduler <args>` to its end. */
+export const runCli = (args: string[], options: Parameters<typeof runProcess>[1] = {}) =>
+  runProcess([...FROM_SOURCE, ...args], options);

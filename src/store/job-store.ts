@@ -2,7 +2,7 @@
 // `move`, which asks the state machine first and appends an event row in the same transaction.
 import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { EventBus, JobEvent } from "../events/bus.ts";
-import { assertTransition, JobStatus, TERMINAL, WAITING } from "../jobs/states.ts";
+import { assertTransition, isTerminal, JobStatus, TERMINAL, WAITING } from "../jobs/states.ts";
 import type { Db } from "./db.ts";
 import {
   type AttemptRow,
@@ -131,10 +131,6 @@ export class JobStore {
 
   get(uuid: string): JobRow | undefined {
     return this.db.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
-  }
-
-  getById(id: number): JobRow | undefined {
-    return this.db.select().from(jobs).where(eq(jobs.id, id)).get();
   }
 
   list(options: { limit: number; status?: string }): JobRow[] {
@@ -336,13 +332,7 @@ export class JobStore {
     return this.durably((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
       if (!job) return null;
-      if (
-        job.status === JobStatus.SUCCESS ||
-        job.status === JobStatus.FAILURE ||
-        job.status === JobStatus.REVOKED
-      ) {
-        return { job, wasRunning: false };
-      }
+      if (isTerminal(job.status)) return { job, wasRunning: false };
       const wasRunning = job.status === JobStatus.STARTED;
       const now = Date.now();
       this.move(tx, job, JobStatus.REVOKED, job.currentAttemptId, "cancelled through the API", {

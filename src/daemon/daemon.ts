@@ -22,6 +22,7 @@ import { JobStore } from "../store/job-store.ts";
 import { VERSION } from "../version.ts";
 import { ChildJobs } from "./child-jobs.ts";
 import { Cleanup } from "./cleanup.ts";
+import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
 import { JobService } from "./job-service.ts";
 import { OutputArchives } from "./output-archives.ts";
@@ -39,9 +40,39 @@ export interface Daemon {
   stop(graceMs?: number): Promise<void>;
 }
 
+/**
+ * Starts the daemon in an order that harms nothing when it cannot start: the data folder's lock
+ * first (a second daemon stops here, before touching anything of the first one's), then the store
+ * and the probes, then the port, and only once the port is bound the recovery sweep, the warm
+ * children and the cron. A failure at any point undoes what was started and throws.
+ */
 export async function startDaemon(config: Config, logger: Logger): Promise<Daemon> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o750 });
+  const lock = lockDataFolder(config.dataDir);
+  // What a failed start has to undo, last started first.
+  const undo: (() => unknown)[] = [() => lock.release()];
+  try {
+    return await startLocked(config, logger, lock, undo);
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // keep undoing the rest
+      }
+    }
+    throw error;
+  }
+}
+
+async function startLocked(
+  config: Config,
+  logger: Logger,
+  lock: DataFolderLock,
+  undo: (() => unknown)[],
+): Promise<Daemon> {
   const db = openDatabase(join(config.dataDir, "jobs.sqlite"));
+  undo.push(() => db.$client.close());
   const bus = new EventBus();
   const store = new JobStore(db, bus);
   const folders = new JobFolders(config.dataDir);
@@ -145,20 +176,34 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     corsOrigins: config.corsOrigins,
   });
 
+  // Bound before anything runs: a busy port ends the start here, with no job swept or started.
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname: config.host,
+      port: config.port,
+      fetch: app.fetch,
+      // POST /jobs answers 413 itself, with the limit in its message, at MAX_UPLOAD_SIZE plus the
+      // form's overhead; Bun's own cap only stops what gets past that.
+      maxRequestBodySize: config.maxUploadBytes + 2 * FORM_OVERHEAD_BYTES,
+      // Large uploads on a slow LAN take a while; Bun's default idle timeout (10 s) would cut them.
+      idleTimeout: 255,
+    });
+  } catch (error) {
+    throw new Error(
+      `cannot listen on ${config.host}:${config.port} (${(error as Error).message}): is another program using the port? Set API_PORT or --port`,
+    );
+  }
+  undo.push(() => server.stop(true));
+  // Same tick as the bind: no request can reach the scheduler before its recovery sweep ran.
+  undo.push(() => scheduler.shutdown(0));
   scheduler.start();
+  undo.push(() => cleanup.stop());
   cleanup.start();
-  const server = Bun.serve({
-    hostname: config.host,
-    port: config.port,
-    fetch: app.fetch,
-    // POST /jobs answers 413 itself, with the limit in its message, at MAX_UPLOAD_SIZE plus the form's
-    // overhead; Bun's own cap only stops what gets past that.
-    maxRequestBodySize: config.maxUploadBytes + 2 * FORM_OVERHEAD_BYTES,
-    // Large uploads on a slow LAN take a while; Bun's default idle timeout (10 s) would cut them.
-    idleTimeout: 255,
-  });
+  // Where clients on this machine reach it; the log names the address really bound.
   const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${server.port}`;
   logger.info("pixyz-scheduler listening", {
+    address: `${server.hostname}:${server.port}`,
     url,
     version: VERSION,
     dataDir: config.dataDir,
@@ -196,6 +241,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       await scheduler.shutdown(graceMs);
       await archives.idle();
       db.$client.close();
+      lock.release();
       logger.info("stopped");
     },
   };

@@ -60,14 +60,15 @@ export function nodeMarker(nodeId: string): Record<string, string> {
 }
 
 /**
- * Live (non-zombie) processes of group `pgid` whose environment carries `marker` (the variables
- * this daemon puts in every child's environment): after a reboot a recorded group id may belong
- * to someone else, and those must not be touched.
+ * Live (non-zombie) processes whose environment carries `marker` (the variables this daemon puts
+ * in every child's environment), whatever their process group: a script that daemonized (setsid)
+ * left its job's group but keeps the marker. A process without it is never touched: after a reboot
+ * a recorded pid or group id may belong to someone else.
  */
-export function daemonProcesses(pgid: number, marker: Record<string, string>): number[] {
+export function daemonProcesses(marker: Record<string, string>): number[] {
   const wanted = Object.entries(marker).map(([key, value]) => `${key}=${value}`);
   return listProcesses()
-    .filter((p) => p.pgrp === pgid && p.state !== "Z")
+    .filter((p) => p.state !== "Z" && p.pid !== process.pid)
     .filter((p) => {
       try {
         const env = readFileSync(`/proc/${p.pid}/environ`, "latin1").split("\0");

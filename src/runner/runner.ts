@@ -258,8 +258,9 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
   let drained = false;
   let result: { value: unknown } | null = null;
   let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
+  const channelFd = proc.stdio[3] as number;
   const channel = readChannel(
-    proc.stdio[3] as number,
+    channelFd,
     (message) => {
       if (drained) return; // the attempt is over: a straggler's late line changes nothing
       if (message.t === "result") result = { value: message.value };
@@ -267,7 +268,15 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       else request.onMessage(message);
     },
     (line) => note(`ignored a malformed channel line: ${line.slice(0, 200)}`),
-  );
+  ).finally(() => {
+    // Bun hands the pipe over as a bare fd and never closes it: one fd per attempt would leak.
+    // Closed only once the read has ended, so a later open can never reuse the number under it.
+    try {
+      closeSync(channelFd);
+    } catch {
+      // already closed
+    }
+  });
 
   const stdin = proc.stdin as import("bun").FileSink;
   stdin.write(`${JSON.stringify(request.spec)}\n`);

@@ -142,15 +142,20 @@ export class Scheduler {
    */
   start(): void {
     const { store, logger, limits } = this.deps;
-    const { requeued, failed, groups } = store.recoverInterrupted(
+    // Nothing of this daemon runs yet: any process carrying its marker (PIXYZ_NODE) is left from a
+    // previous life (job children notice their daemon's death and kill their own group; this
+    // catches what left its group). Killed before the jobs are re-queued, so none runs twice.
+    for (const pid of daemonProcesses(this.marker)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // it ended meanwhile
+      }
+    }
+    const { requeued, failed } = store.recoverInterrupted(
       "the daemon stopped while the job ran; it runs again",
       limits.maxLostAttempts,
     );
-    // Only processes that carry this daemon's marker (PIXYZ_NODE) in their environment: after a
-    // reboot the recorded group id may belong to someone else.
-    for (const { pgid } of groups) {
-      for (const pid of daemonProcesses(pgid, this.marker)) process.kill(pid, "SIGKILL");
-    }
     if (requeued.length > 0)
       logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
     if (failed.length > 0) {

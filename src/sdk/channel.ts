@@ -31,8 +31,13 @@ export class Channel {
     else waiter.reject(new Error(reply.error));
   }
 
-  /** Reads stdin: resolves with the first line (the JobSpec), then keeps delivering replies. */
-  readSpec(): Promise<JobSpec> {
+  /**
+   * Reads stdin: resolves with the first line (the JobSpec), then keeps delivering replies.
+   * The daemon holds stdin open until the job ends, so its end after the JobSpec means the daemon
+   * died: `onOrphaned` runs then (the harness kills its own process group, so an interrupted
+   * attempt never finishes beside the one a restarted daemon runs again).
+   */
+  readSpec(onOrphaned: () => void): Promise<JobSpec> {
     return new Promise((resolve, reject) => {
       let spec: JobSpec | null = null;
       const decoder = new TextDecoder();
@@ -55,6 +60,7 @@ export class Channel {
         }
         onLine(buffer);
         if (spec === null) reject(new Error("no job spec on stdin"));
+        else onOrphaned();
         for (const waiter of this.pending.values()) waiter.reject(new Error("the daemon closed the channel"));
       })().catch(reject);
     });

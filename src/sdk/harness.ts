@@ -19,7 +19,9 @@ function describe(error: unknown): { name: string; message: string; stack: strin
 async function run(): Promise<number> {
   const channel = new Channel();
   const send = channel.send.bind(channel);
-  const spec = await channel.readSpec();
+  // Signal 0's process group is our own (the daemon starts each job as a group leader): the
+  // script and everything it started go with the harness.
+  const spec = await channel.readSpec(() => process.kill(0, "SIGKILL"));
   // A warm child was started before it had a job: it takes the job's place and names now.
   process.chdir(spec.cwd);
   process.env.PIXYZ_JOB_ID = spec.jobId;

@@ -35,7 +35,7 @@ def main():
 
     _run.hide_from_tracebacks(__file__)
     channel = _backend.DaemonChannel(_backend.CHANNEL_FD)
-    channel.start_reader(stdin)
+    channel.start_reader(stdin, on_orphaned=lambda: os.killpg(0, signal.SIGKILL))
     _backend.set_backend(channel, script=os.path.abspath(spec["script"]))
 
     def on_sigterm(signum, frame):

@@ -57,8 +57,9 @@ class DaemonChannel(object):
                     continue
                 view = view[written:]
 
-    def start_reader(self, stream):
-        """Reads the replies (JSON lines after the JobSpec line) on a daemon thread."""
+    def start_reader(self, stream, on_orphaned=None):
+        """Reads the replies (JSON lines after the JobSpec line) on a daemon thread; calls
+        `on_orphaned` when stdin ends."""
 
         def read():
             try:
@@ -71,6 +72,11 @@ class DaemonChannel(object):
                         continue
                     self._settle(reply.get("req"), reply)
             finally:
+                # The daemon holds stdin open until the job ends: its end means the daemon died.
+                # The job's whole process group goes (the daemon starts each job as a group leader),
+                # so an interrupted attempt never finishes beside the one a restarted daemon runs.
+                if on_orphaned is not None:
+                    on_orphaned()
                 with self._lock:
                     self._closed = "the daemon closed the channel"
                     waiting = list(self._pending.items())

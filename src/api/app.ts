@@ -56,6 +56,8 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
       "*",
       cors({
         origin: origins.includes("*") ? "*" : origins,
+        // Hono's default also lists PUT and PATCH, which no route serves.
+        allowMethods: ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
         allowHeaders: ["x-api-key", "content-type", "range"],
         exposeHeaders: [
           "content-disposition",

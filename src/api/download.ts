@@ -25,7 +25,8 @@ export function parseRange(header: string | null, size: number): Range {
   if (first === "" && last === "") return null;
   if (first === "") {
     const suffix = Number(last);
-    if (suffix === 0) return "unsatisfiable";
+    // An empty file has no last bytes to give (RFC 9110 14.1.2): `bytes=-5` would read 0 to -1.
+    if (suffix === 0 || size === 0) return "unsatisfiable";
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(first);

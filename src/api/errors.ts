@@ -10,6 +10,7 @@ const MESSAGES: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",
+  408: "Request Timeout",
   409: "Conflict",
   410: "Gone",
   413: "Payload Too Large",
@@ -42,11 +43,15 @@ export function errorResponse(c: Context, error: ApiError): Response {
 export const badRequest = (details: string) => new ApiError(400, details);
 export const notFound = (details: string) => new ApiError(404, details);
 
-const STORAGE_STATUS = { invalid: 400, "too-large": 413, "no-space": 507 } as const;
+const STORAGE_STATUS = { invalid: 400, timeout: 408, "too-large": 413, "no-space": 507 } as const;
 
 /** The API error for an error thrown below the API, when it is one a client can act on. */
 export function clientError(error: unknown): ApiError | null {
   if (error instanceof ApiError) return error;
-  if (error instanceof StorageError) return new ApiError(STORAGE_STATUS[error.kind], error.message);
+  if (error instanceof StorageError) {
+    // A stalled upload's connection still owes the rest of its body: close it rather than wait.
+    const headers: Record<string, string> = error.kind === "timeout" ? { Connection: "close" } : {};
+    return new ApiError(STORAGE_STATUS[error.kind], error.message, headers);
+  }
   return null;
 }

@@ -48,6 +48,8 @@ export interface Config {
   maxLostAttempts: number;
   /** The most bytes the files of one submission may hold together (MAX_UPLOAD_SIZE). */
   maxUploadBytes: number;
+  /** An upload whose body brings less than 16 KiB in this many seconds (stalled, trickling) is ended (408). */
+  uploadIdleTimeoutS: number;
   /** Uploads are refused (507) when they would leave less free disk than this; 0 = no floor. */
   minFreeDiskBytes: number;
   /** Limits on an uploaded archive: entries, extracted bytes, extracted/archive size ratio. */
@@ -144,6 +146,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),
     maxLostAttempts: int("MAX_LOST_ATTEMPTS", raw.MAX_LOST_ATTEMPTS, 3, 1, 100),
     maxUploadBytes: bytes("MAX_UPLOAD_SIZE", raw.MAX_UPLOAD_SIZE, 10 * 1024 ** 3),
+    uploadIdleTimeoutS: int("UPLOAD_IDLE_TIMEOUT", raw.UPLOAD_IDLE_TIMEOUT, 30, 1, 3600),
     minFreeDiskBytes: bytes("MIN_FREE_DISK", raw.MIN_FREE_DISK, 1024 ** 3, true),
     archiveMaxEntries: int("ARCHIVE_MAX_ENTRIES", raw.ARCHIVE_MAX_ENTRIES, 100_000, 1, 10_000_000),
     archiveMaxBytes: bytes("ARCHIVE_MAX_SIZE", raw.ARCHIVE_MAX_SIZE, 64 * 1024 ** 3),

@@ -137,6 +137,7 @@ async function startLocked(
   const jobs = new JobService(store, folders, scheduler, logger, nodeId, {
     maxUploadBytes: config.maxUploadBytes,
     minFreeDiskBytes: config.minFreeDiskBytes,
+    idleTimeoutMs: config.uploadIdleTimeoutS * 1000,
     archive: {
       maxEntries: config.archiveMaxEntries,
       maxBytes: config.archiveMaxBytes,

@@ -28,6 +28,8 @@ export interface UploadLimits {
   maxUploadBytes: number;
   /** MIN_FREE_DISK. */
   minFreeDiskBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT: an upload body that stalls (or trickles) this long is ended. */
+  idleTimeoutMs: number;
   archive: ArchiveLimits;
 }
 

@@ -103,7 +103,8 @@ export function declaredSchedule(
   const match = /export\s+const\s+schedule\s*(?::\s*[\w.<>[\]]+\s*)?=\s*\{([^}]*)\}/.exec(source);
   if (!match) return {};
   const declared: Record<string, unknown> = {};
-  const pair = /(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?\d+(?:\.\d+)?|true|false)/g;
+  // A number is taken whole (2e-3, 1_000, 0x10, .5, 2n): cut at the first non-digit, `2e3` read as 2.
+  const pair = /(\w+)\s*:\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[-+]?\.?\d(?:[eE][-+]|[\w.])*|true|false)/g;
   for (const [, key, literal] of match[1]!.matchAll(pair)) {
     const target = SCHEDULE_KEYS[key!];
     if (!target) continue;
@@ -117,6 +118,7 @@ export function declaredSchedule(
  * (`'\q'`, `"\x41"`, `'it\'s'`) is a refusal that names it, not a JSON error (a 500).
  */
 function literalValue(key: string, literal: string): unknown {
+  if (/^[-+]?\.?\d/.test(literal)) return numberValue(key, literal);
   const json = literal.startsWith("'") ? `"${literal.slice(1, -1).replaceAll('"', '\\"')}"` : literal;
   try {
     return JSON.parse(json);
@@ -125,6 +127,21 @@ function literalValue(key: string, literal: string): unknown {
       `The script's schedule declaration is invalid: ${key} must be a plain literal without escapes, got ${literal}`,
     );
   }
+}
+
+/**
+ * A JS number literal as its value: separators between digits dropped, then Number(), which reads
+ * 2e3, 0x10, 0o7, 0b11 and .5 whole and refuses the rest (NaN). The sign is read apart (Number
+ * refuses "-0x10"). Anything not a finite plain number (`2n`, `1e999`) is a refusal naming the key.
+ */
+function numberValue(key: string, literal: string): number {
+  const n = Number(literal.replace(/^[-+]/, "").replace(/(?<=[\da-fA-F])_(?=[\da-fA-F])/g, ""));
+  if (!Number.isFinite(n)) {
+    throw new ScriptError(
+      `The script's schedule declaration is invalid: ${key} must be a finite number literal such as 600 or 2e3, got ${literal}`,
+    );
+  }
+  return literal.startsWith("-") ? -n : n;
 }
 
 /**

@@ -240,8 +240,15 @@ function literalValue(text: string): unknown {
   if (text === "True") return true;
   if (text === "False") return false;
   if (text === "None") return null;
-  if (/^[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d+)?$/.test(text))
+  if (/^[+-]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)([eE][+-]?\d[\d_]*)?$/.test(text))
     return Number(text.replaceAll("_", ""));
+  // Integers in another base (0x10, 0o17, 0b101), as ast.literal_eval reads them. Number() checks
+  // the digits (a parseInt would stop at the first bad one); it refuses a sign, read apart.
+  const based = /^([+-]?)(0[xob]\w+)$/i.exec(text);
+  if (based) {
+    const n = Number(based[2]!.replaceAll("_", ""));
+    if (!Number.isNaN(n)) return based[1] === "-" ? -n : n;
+  }
   const literal = stringLiteral(text);
   if (literal && literal.rest === "") return literal.value;
   return undefined;

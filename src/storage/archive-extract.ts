@@ -461,7 +461,8 @@ async function extractTar(path: string, gzipped: boolean, x: Extraction): Promis
       }
     }
   } catch (error) {
-    if (error instanceof StorageError) throw error;
+    // A full disk is not a bad archive: extractArchive answers it with 507, as for a zip.
+    if (error instanceof StorageError || (error as NodeJS.ErrnoException).code === "ENOSPC") throw error;
     const why = (sourceError ?? (error as Error)).message;
     throw x.refuse(`it is not a readable ${gzipped ? "tar.gz" : "tar"} file: ${why}`);
   } finally {

@@ -1,7 +1,7 @@
 // Why storage refused something a client sent. The API turns each kind into its status:
-// invalid -> 400, too-large -> 413, no-space -> 507. Messages name what to fix.
+// invalid -> 400, timeout -> 408, too-large -> 413, no-space -> 507. Messages name what to fix.
 
-export type StorageRefusal = "invalid" | "too-large" | "no-space";
+export type StorageRefusal = "invalid" | "timeout" | "too-large" | "no-space";
 
 export class StorageError extends Error {
   constructor(

@@ -14,8 +14,10 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
 } from "node:fs";
 import { join, relative } from "node:path";
+import { isOwnFile } from "./safe-path.ts";
 
 export class JobFolders {
   readonly root: string;
@@ -88,9 +90,11 @@ export class JobFolders {
     mkdirSync(this.staging, { recursive: true });
   }
 
-  /** Every file under the outputs folder, as paths relative to it, sorted. */
+  /** Every file of the job's own under the outputs folder (isOwnFile), relative to it, sorted. */
   listOutputs(uuid: string): string[] {
     const base = this.outputsDir(uuid);
+    const root = statSync(base, { throwIfNoEntry: false });
+    if (!root) return [];
     const files: string[] = [];
     const walk = (dir: string) => {
       let entries: import("node:fs").Dirent[];
@@ -102,7 +106,7 @@ export class JobFolders {
       for (const entry of entries) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) walk(path);
-        else if (entry.isFile()) files.push(relative(base, path));
+        else if (entry.isFile() && isOwnFile(lstatSync(path), root)) files.push(relative(base, path));
       }
     };
     walk(base);

@@ -15,6 +15,12 @@ import { safeBaseName } from "./safe-path.ts";
 export const MAX_FIELD_BYTES = 1024 * 1024;
 /** Multipart framing and text fields allowed on top of the files' bytes in Content-Length. */
 export const FORM_OVERHEAD_BYTES = 8 * MAX_FIELD_BYTES;
+/**
+ * The body must bring this many bytes per idle timeout. Bun's own idle timeout restarts on every
+ * byte, so a client trickling one byte a second would otherwise hold the upload (and its staging
+ * folder) for good.
+ */
+export const IDLE_PROGRESS_BYTES = 16 * 1024;
 
 export interface ReceivedFile {
   field: string;
@@ -39,6 +45,22 @@ export interface ReceiveOptions {
   maxFileBytes: number;
   /** Setting name quoted in the too-large message. */
   limitName: string;
+  /** Milliseconds the body may take to bring IDLE_PROGRESS_BYTES more (UPLOAD_IDLE_TIMEOUT). */
+  idleTimeoutMs: number;
+}
+
+/**
+ * busboy's parse error as a refusal the client can act on. A body that ends inside a part (the
+ * client stopped sending, or Content-Length cut it) fails the part's stream and the parser with
+ * "Unexpected end of form": that is the client's doing, a 400, not a server failure.
+ */
+function formError(error: Error): StorageError {
+  if (/unexpected end of (form|file)/i.test(error.message)) {
+    return invalidInput(
+      "The multipart body ended before the form was complete (a part was cut short): send the whole body, ending with the closing boundary",
+    );
+  }
+  return invalidInput(`The multipart body could not be read: ${error.message}`);
 }
 
 interface Writing {
@@ -138,7 +160,7 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
         stream.resume();
       }
     });
-    stream.on("error", (error) => fail(error));
+    stream.on("error", (error) => fail(formError(error)));
     stream.on("end", () => {
       if (!failure) form.files.set(field, file);
     });
@@ -152,7 +174,7 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
   const parsed = new Promise<void>((resolve) => {
     parser.on("close", resolve);
     parser.on("error", (error: Error) => {
-      fail(invalidInput(`The multipart body could not be read: ${error.message}`));
+      fail(formError(error));
       resolve();
     });
   });
@@ -160,10 +182,26 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
   const body = request.body;
   if (body) {
     const reader = body.getReader();
+    // Restarted each time IDLE_PROGRESS_BYTES more arrived; on expiry the pending read is cancelled.
+    let progress = 0;
+    const idle = setTimeout(() => {
+      fail(
+        new StorageError(
+          "timeout",
+          `The upload stalled: less than ${formatBytes(IDLE_PROGRESS_BYTES)} of the body arrived in ${options.idleTimeoutMs / 1000} s (UPLOAD_IDLE_TIMEOUT); send it again`,
+        ),
+      );
+      reader.cancel().catch(() => {});
+    }, options.idleTimeoutMs);
     try {
       while (!failure) {
         const { done, value } = await reader.read();
         if (done) break;
+        progress += value.length;
+        if (progress >= IDLE_PROGRESS_BYTES) {
+          progress = 0;
+          idle.refresh();
+        }
         if (!parser.write(value)) {
           await new Promise<void>((resolve) => {
             const go = () => {
@@ -182,6 +220,8 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
       }
     } catch (error) {
       fail(invalidInput(`The upload was interrupted: ${(error as Error).message}`));
+    } finally {
+      clearTimeout(idle);
     }
     if (failure) {
       await reader.cancel().catch(() => {});

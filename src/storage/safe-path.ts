@@ -1,6 +1,6 @@
 // The one place that turns user-supplied names into paths. Nothing user-supplied may become a path
 // outside its folder (invariant 8): not with `..`, an absolute path, a NUL byte, or a symlink.
-import { realpathSync } from "node:fs";
+import { realpathSync, type Stats } from "node:fs";
 import { basename, isAbsolute, resolve, sep } from "node:path";
 
 export class UnsafePathError extends Error {}
@@ -27,6 +27,16 @@ export function resolveInside(base: string, relative: string): string {
     throw new UnsafePathError(`Invalid file path '${relative}': it leads outside its folder`);
   }
   return path;
+}
+
+/**
+ * Whether a file met under a job's folder `root` is its own: a regular file with one name, on the
+ * folder's file system. A hard link made there to a file elsewhere (the daemon's token, another
+ * job's outputs) passes every path check above; its link count or device gives it away. Downloads,
+ * the outputs listing and so the outputs zip skip what fails this.
+ */
+export function isOwnFile(file: Stats, root: Stats): boolean {
+  return file.isFile() && file.nlink === 1 && file.dev === root.dev;
 }
 
 /**

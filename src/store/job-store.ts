@@ -229,7 +229,8 @@ export class JobStore {
 
   /**
    * Closes an attempt and moves its job to the outcome's status. Fenced: a stale attempt (the job
-   * moved on, was revoked, or a newer attempt owns it) only gets its attempt row closed.
+   * moved on, was revoked, or a newer attempt owns it) only gets its attempt row closed, plus the
+   * closed steps when the job was revoked.
    */
   finishAttempt(attemptId: number, end: AttemptEnd, outcome: JobOutcome): boolean {
     return this.transact((tx) => {
@@ -240,6 +241,10 @@ export class JobStore {
         .where(and(eq(attempts.id, attemptId), isNull(attempts.endedAt)))
         .run();
       const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
+      // Cancelled while it ran: the job stays REVOKED, but shows its steps closed as the attempt's are.
+      if (job?.status === JobStatus.REVOKED) {
+        tx.update(jobs).set({ stepsJson: outcome.stepsJson }).where(eq(jobs.id, job.id)).run();
+      }
       if (!job || job.status !== JobStatus.STARTED) return false;
       const retrying = outcome.status === JobStatus.RETRY;
       this.move(tx, job, outcome.status, attemptId, end.note ? `${end.cause}: ${end.note}` : end.cause, {

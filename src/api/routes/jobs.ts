@@ -2,7 +2,7 @@
 import { stat } from "node:fs/promises";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { isTerminal } from "../../jobs/states.ts";
-import { resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
+import { isOwnFile, resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
 import type { JobRow } from "../../store/schema.ts";
 import type { ApiDeps } from "../deps.ts";
 import { fileResponse } from "../download.ts";
@@ -242,6 +242,12 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     }
     const info = await stat(path).catch(() => null);
     if (!info?.isFile()) throw new ApiError(404, `File 'outputs/${relative}' not found`);
+    if (!isOwnFile(info, await stat(deps.folders.outputsDir(job.uuid)))) {
+      throw new ApiError(
+        403,
+        `File 'outputs/${relative}' is not served: it has other names (a hard link, maybe to a file outside the job) or lies on another file system, so it is not the job's own; write outputs as plain files (copy, not link)`,
+      );
+    }
     return fileResponse(c.req.raw, path, info, relative.split("/").pop()!);
   });
 }

@@ -56,6 +56,20 @@ function jsonDepth(text: string): number {
   return deepest;
 }
 
+/**
+ * Where the first number JSON cannot hold sits (`1e999` parses as Infinity, which would be stored
+ * as null), as `key.a[2]`; null when there is none. Called after the depth check: it recurses.
+ */
+function nonFinitePath(value: unknown, path: string): string | null {
+  if (typeof value === "number") return Number.isFinite(value) ? null : path;
+  if (value === null || typeof value !== "object") return null;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFinitePath(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
+    if (found) return found;
+  }
+  return null;
+}
+
 function jsonField(form: ReceivedForm, key: string, fallback: unknown): unknown {
   const text = textField(form, key);
   if (text === null) return fallback;
@@ -67,6 +81,12 @@ function jsonField(form: ReceivedForm, key: string, fallback: unknown): unknown 
   }
   if (jsonDepth(text) > MAX_JSON_DEPTH) {
     throw badRequest(`Invalid JSON string for '${key}': nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  const infinite = nonFinitePath(value, key);
+  if (infinite) {
+    throw badRequest(
+      `Invalid JSON string for '${key}': the number at ${infinite} is not a finite number (too large for a double): send a smaller number, or a string`,
+    );
   }
   return value;
 }
@@ -95,6 +115,7 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
       destinations: { script: stage.scriptDir, file: stage.inputsDir },
       maxFileBytes: maxUploadBytes,
       limitName: "MAX_UPLOAD_SIZE",
+      idleTimeoutMs: deps.jobs.limits.idleTimeoutMs,
     });
     const warnings: string[] = [];
     for (const key of [...form.fields.keys(), ...form.ignoredFileFields]) {

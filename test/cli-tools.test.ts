@@ -158,6 +158,10 @@ describe("doctor", () => {
       expect(report.ok).toBe(false);
       expect(level(report, "python")).toEqual(["fail"]);
       expect(level(report, "disk")).toEqual(["fail"]);
+      // 1000 TiB is more than this whole disk: the message says that, not just "below".
+      expect(report.checks.find((c) => c.name === "disk")!.message).toContain(
+        "larger than the whole data disk",
+      );
       expect(level(report, "token")).toEqual(["fail"]);
       expect(level(report, "slots")).toEqual(["fail"]);
       expect(level(report, "port")).toEqual(["fail"]);

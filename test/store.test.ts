@@ -306,14 +306,12 @@ describe("JobStore", () => {
     const cb = store.claimNext("cpu", "cpu-1", "n")!;
     const cf = store.claimNext("other", "other-0", "n")!;
     store.finishAttempt(cf.attempt.id, END, SUCCESS);
-    store.setPgid(ca.attempt.id, 424242);
     store.saveProgress(a.id, ca.attempt.id, 50, '[{"duration":-1,"info":"half"}]');
     const finishedBefore = store.get(finished.uuid)!;
 
-    const { requeued, failed, groups } = store.recoverInterrupted("the daemon died", 99);
+    const { requeued, failed } = store.recoverInterrupted("the daemon died", 99);
     expect(requeued.map((j) => j.uuid).sort()).toEqual([a.uuid, b.uuid].sort());
     expect(failed).toEqual([]);
-    expect(groups).toEqual([{ uuid: a.uuid, pgid: 424242 }]);
     for (const [job, claimed] of [
       [a, ca],
       [b, cb],

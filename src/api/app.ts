@@ -73,9 +73,17 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   }
 
   app.get("/", (c) => c.text(`Welcome to PiXYZ API v${deps.version}!`));
-  app.get("/health", (c) =>
-    c.json({ status: "ok", version: deps.version, running: deps.scheduler.runningCount }),
-  );
+  app.get("/health", (c) => {
+    // Degraded, not down: reads and running jobs go on while the data disk is low or full.
+    const { freeBytes, totalBytes, floorBytes, low, full } = deps.disk();
+    const disk = full ? "full" : low ? "low" : "ok";
+    return c.json({
+      status: disk === "ok" ? "ok" : "degraded",
+      version: deps.version,
+      running: deps.scheduler.runningCount,
+      disk: { status: disk, freeBytes, totalBytes, minFreeBytes: floorBytes },
+    });
+  });
 
   const auth = requireApiKey(deps.tokenSha256);
   app.use("/jobs", auth);

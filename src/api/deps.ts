@@ -7,6 +7,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Capacity } from "../scheduler/capacity.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
+import type { DiskState } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 
@@ -21,6 +22,8 @@ export interface ApiDeps {
   scheduler: Scheduler;
   archives: OutputArchives;
   capacity: Capacity;
+  /** The data disk's state now (free space, under MIN_FREE_DISK, a write refused for lack of space). */
+  disk(): DiskState;
   bus: EventBus;
   defaults: WorkerConfig;
   logger: Logger;

@@ -2,6 +2,7 @@
 // Every error the API answers goes through here, validation included (400, never 422).
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { isDiskFull } from "../storage/disk-guard.ts";
 import { StorageError } from "../storage/errors.ts";
 
 const MESSAGES: Record<number, string> = {
@@ -53,5 +54,11 @@ export function clientError(error: unknown): ApiError | null {
     const headers: Record<string, string> = error.kind === "timeout" ? { Connection: "close" } : {};
     return new ApiError(STORAGE_STATUS[error.kind], error.message, headers);
   }
+  // A write the disk could not take (the store's included): nothing was half-done, try again later.
+  if (isDiskFull(error))
+    return new ApiError(
+      507,
+      "The server's data disk is full; nothing was changed. Try again once space is freed",
+    );
   return null;
 }

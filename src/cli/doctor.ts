@@ -10,7 +10,7 @@ import { ConfigError } from "../config/parse.ts";
 import { resolvePython } from "../runner/python.ts";
 import { detectCapacity } from "../scheduler/capacity.ts";
 import { buildSlots, slotRules } from "../scheduler/slots.ts";
-import { freeBytes } from "../storage/disk.ts";
+import { diskSpace, floorProblem } from "../storage/disk-guard.ts";
 import { formatBytes } from "../text/bytes.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAG_OPTIONS, configFromFlags } from "./config-flags.ts";
@@ -63,13 +63,15 @@ function checkDataDir(config: Config): Check[] {
       message: existing === dir ? `${dir} is writable` : `${dir} does not exist yet; serve creates it`,
     },
   ];
-  const free = freeBytes(existing);
-  const floor = config.minFreeDiskBytes;
-  if (free < floor) {
+  const space = diskSpace(existing, config.minFreeDiskBytes);
+  const free = space.freeBytes;
+  const floor = space.floorBytes;
+  const problem = floorProblem(space);
+  if (problem) {
     checks.push({
       level: "fail",
       name: "disk",
-      message: `${formatBytes(free)} free on the data disk, below MIN_FREE_DISK (${formatBytes(floor)}): every upload is refused (507)`,
+      message: problem,
       fix: "free space (or enable the cleanup: CLEANUP_ENABLED=true), put DATA_DIR on a larger disk, or lower MIN_FREE_DISK",
     });
   } else if (free < floor + 10 * 1024 ** 3) {

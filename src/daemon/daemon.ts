@@ -15,6 +15,7 @@ import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
 import { Scheduler } from "../scheduler/scheduler.ts";
 import { buildSlots, slotRules } from "../scheduler/slots.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
+import { DiskGuard, floorProblem } from "../storage/disk-guard.ts";
 import { JobFolders } from "../storage/job-folders.ts";
 import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
 import { openDatabase } from "../store/db.ts";
@@ -76,6 +77,7 @@ async function startLocked(
   const bus = new EventBus();
   const store = new JobStore(db, bus);
   const folders = new JobFolders(config.dataDir);
+  const disk = new DiskGuard(config.dataDir, config.minFreeDiskBytes);
   folders.clearStaging();
   const python = resolvePython(config.pythonBin); // awaited with the capacity probe below
   const runtime = prepareRuntime(config.dataDir);
@@ -125,6 +127,7 @@ async function startLocked(
     slots,
     nodeId,
     memory: new MemoryWatch(),
+    disk,
     bus,
     limits: {
       memoryKb: { default: config.maxMemoryKb, byQueue: config.maxMemoryKbByQueue },
@@ -134,17 +137,25 @@ async function startLocked(
       logMaxBytes: config.jobLogMaxBytes,
     },
   });
-  const jobs = new JobService(store, folders, scheduler, logger, nodeId, {
-    maxUploadBytes: config.maxUploadBytes,
-    minFreeDiskBytes: config.minFreeDiskBytes,
-    idleTimeoutMs: config.uploadIdleTimeoutS * 1000,
-    archive: {
-      maxEntries: config.archiveMaxEntries,
-      maxBytes: config.archiveMaxBytes,
-      maxRatio: config.archiveMaxRatio,
-      minFreeDisk: config.minFreeDiskBytes,
+  const jobs = new JobService(
+    store,
+    folders,
+    scheduler,
+    logger,
+    nodeId,
+    {
+      maxUploadBytes: config.maxUploadBytes,
+      minFreeDiskBytes: config.minFreeDiskBytes,
+      idleTimeoutMs: config.uploadIdleTimeoutS * 1000,
+      archive: {
+        maxEntries: config.archiveMaxEntries,
+        maxBytes: config.archiveMaxBytes,
+        maxRatio: config.archiveMaxRatio,
+        minFreeDisk: config.minFreeDiskBytes,
+      },
     },
-  });
+    () => disk.state().full,
+  );
   const archives = new OutputArchives(folders, logger);
   const cleanup = new Cleanup(
     {
@@ -171,6 +182,7 @@ async function startLocked(
     scheduler,
     archives,
     capacity,
+    disk: () => disk.state(),
     bus,
     logger,
     defaults,
@@ -198,6 +210,10 @@ async function startLocked(
   undo.push(() => server.stop(true));
   // Same tick as the bind: no request can reach the scheduler before its recovery sweep ran.
   undo.push(() => scheduler.shutdown(0));
+  undo.push(() => disk.stop());
+  disk.start();
+  const diskProblem = floorProblem(disk.state());
+  if (diskProblem) logger.warn(diskProblem, { fix: "free space, or lower MIN_FREE_DISK" });
   scheduler.start();
   undo.push(() => cleanup.stop());
   cleanup.start();
@@ -239,6 +255,7 @@ async function startLocked(
       stopping.abort();
       await server.stop();
       await cleanup.stop();
+      disk.stop();
       await scheduler.shutdown(graceMs);
       await archives.idle();
       db.$client.close();

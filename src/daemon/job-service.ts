@@ -7,6 +7,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ArchiveLimits } from "../storage/archive-extract.ts";
 import { assertFreeSpace } from "../storage/disk.ts";
+import { StorageError } from "../storage/errors.ts";
 import { prepareInput } from "../storage/inputs.ts";
 import type { JobFolders, Stage } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
@@ -41,10 +42,17 @@ export class JobService {
     private readonly logger: Logger,
     private readonly nodeId: string,
     readonly limits: UploadLimits,
+    /** Whether the disk filled up (storage/disk-guard.ts); its last room is kept for job outcomes. */
+    private readonly diskFull: () => boolean = () => false,
   ) {}
 
   /** Refuses (507) a submission of `incoming` bytes that would leave less free disk than the floor. */
   assertRoomFor(incoming: number): void {
+    if (this.diskFull())
+      throw new StorageError(
+        "no-space",
+        "The server's data disk filled up; uploads are refused until space is freed above MIN_FREE_DISK",
+      );
     assertFreeSpace(this.folders.root, incoming, this.limits.minFreeDiskBytes, "this upload");
   }
 

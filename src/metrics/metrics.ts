@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus, JobEvent } from "../events/bus.ts";
 import { isTerminal, JobStatus } from "../jobs/states.ts";
+import type { DiskState } from "../storage/disk-guard.ts";
 import type { QueueStatusCount } from "../store/stats-store.ts";
 
 /** What the metrics read from the daemon, and nothing more. */
@@ -20,6 +21,8 @@ export interface MetricsSources {
   isBusy(slotId: string): boolean;
   /** When a job was submitted, for a job that was already waiting when this daemon started. */
   requestedAt(uuid: string): number | null;
+  /** The data disk now. */
+  disk(): DiskState;
 }
 
 const STATUSES = Object.values(JobStatus);
@@ -119,6 +122,31 @@ export class DaemonMetrics {
         for (const slot of sources.slots()) this.inc({ queue: slot.queue }, sources.isBusy(slot.id) ? 1 : 0);
       },
     });
+
+    // One statfs per scrape serves the four disk gauges.
+    let disk: DiskState | null = null;
+    const diskGauge = (name: string, help: string, value: (d: DiskState) => number, first = false) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          if (first || disk === null) disk = sources.disk();
+          this.set(value(disk));
+        },
+      });
+    diskGauge("pixyz_disk_free_bytes", "Free bytes on the data folder's disk", (d) => d.freeBytes, true);
+    diskGauge("pixyz_disk_total_bytes", "Size of the data folder's disk, in bytes", (d) => d.totalBytes);
+    diskGauge(
+      "pixyz_disk_low",
+      "1 while free space is under MIN_FREE_DISK (uploads are refused with 507)",
+      (d) => (d.low ? 1 : 0),
+    );
+    diskGauge(
+      "pixyz_disk_full",
+      "1 after a write failed for lack of space, until free space comes back (MIN_FREE_DISK plus a small reserve)",
+      (d) => (d.full ? 1 : 0),
+    );
 
     this.submitted = new Counter({
       name: "pixyz_jobs_submitted_total",

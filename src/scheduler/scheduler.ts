@@ -24,6 +24,7 @@ import type { WarmPool } from "../runner/warm-pool.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
 import { archiveKind } from "../storage/archive-extract.ts";
+import { isDiskFull } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { AttemptRow, JobRow } from "../store/schema.ts";
@@ -42,6 +43,8 @@ function inputPaths(
 
 /** Progress is written at most this often per running job; the final state is written at once. */
 const PROGRESS_FLUSH_MS = 100;
+/** After a claim the store could not write (a full disk), the next dispatch pass comes this much later. */
+const CLAIM_RETRY_MS = 5000;
 
 interface Running {
   job: JobRow;
@@ -84,6 +87,8 @@ export interface SchedulerDeps {
   bus: EventBus;
   /** Started harnesses waiting for a job, one per slot; null: every job starts cold. */
   warm: WarmPool | null;
+  /** Gives the data disk's reserve back when a store write fails for lack of space (storage/disk-guard.ts). */
+  disk?: { releaseReserve(): boolean };
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
   spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
 }
@@ -195,7 +200,19 @@ export class Scheduler {
         if (!this.accepting) return;
         if (this.busy.has(slot.id)) continue;
         for (const queue of secondary ? slot.serves.slice(1) : slot.serves.slice(0, 1)) {
-          const claimed = this.deps.store.claimNext(queue, slot.id, this.deps.nodeId);
+          let claimed: ReturnType<JobStore["claimNext"]>;
+          try {
+            claimed = this.deps.store.claimNext(queue, slot.id, this.deps.nodeId);
+          } catch (error) {
+            // A claim the store cannot write (a full disk) rolls back whole: the job still waits.
+            // There is no other wake-up for it, so the pass is tried again in a while.
+            this.deps.logger.error("cannot claim a job; trying again in 5 s", {
+              queue,
+              error: String(error),
+            });
+            setTimeout(() => this.notify(), CLAIM_RETRY_MS).unref();
+            return;
+          }
           if (claimed) {
             this.launch(slot, claimed.job, claimed.attempt);
             break;
@@ -286,7 +303,15 @@ export class Scheduler {
     // The next job of this slot gets a warm child too: started now, while this one runs.
     if (warm) this.deps.warm?.fill(slot.id, pin);
     running.child = child;
-    if (child.pgid > 0) this.deps.store.setPgid(attempt.id, child.pgid);
+    try {
+      if (child.pgid > 0) this.deps.store.setPgid(attempt.id, child.pgid);
+    } catch (error) {
+      // Only shown in the attempt's details: the job runs on without it.
+      this.deps.logger.warn("could not record the job's process group", {
+        job: job.uuid,
+        error: String(error),
+      });
+    }
     this.deps.logger.info("job started", {
       job: job.uuid,
       attempt: attempt.number,
@@ -328,37 +353,82 @@ export class Scheduler {
     running.flushTimer = null;
     const progress = percent(running.progress);
     const steps = [...running.earlierSteps, ...running.progress.steps];
-    if (this.deps.store.saveProgress(running.job.id, running.attempt.id, progress, JSON.stringify(steps))) {
-      this.deps.bus.publish({ type: "progress", job: running.job.uuid, progress, steps, at: Date.now() });
+    let saved: boolean;
+    try {
+      saved = this.deps.store.saveProgress(
+        running.job.id,
+        running.attempt.id,
+        progress,
+        JSON.stringify(steps),
+      );
+    } catch (error) {
+      // A full disk: the next message or the attempt's end writes the progress again.
+      this.deps.logger.warn("job progress could not be saved", {
+        job: running.job.uuid,
+        error: String(error),
+      });
+      return;
     }
+    if (saved)
+      this.deps.bus.publish({ type: "progress", job: running.job.uuid, progress, steps, at: Date.now() });
   }
 
+  /**
+   * Stores the attempt's outcome, then frees its slot. A full disk does not lose the outcome: the
+   * disk's reserve is given back and the write tried again; if that is not enough, it is retried
+   * (1 s, doubling to 30 s) with the slot still held, so the slots and the store never disagree.
+   * Only a shutdown gives up: the job stays STARTED and the next start runs it again.
+   */
   private async finish(running: Running, result: RunResult): Promise<void> {
     if (running.flushTimer) clearTimeout(running.flushTimer);
+    for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, 30000)) {
+      try {
+        this.recordOrFail(running, result);
+        break;
+      } catch (error) {
+        const log = { job: running.job.uuid, error: String(error) };
+        if (!isDiskFull(error)) {
+          this.deps.logger.error("job outcome could not be stored", log);
+          break;
+        }
+        if (this.deps.disk?.releaseReserve()) continue;
+        if (!this.accepting) {
+          this.deps.logger.error(
+            "job outcome could not be stored before the stop: the next start runs it again",
+            log,
+          );
+          break;
+        }
+        this.deps.logger.error(
+          `the disk is full: the job's outcome is tried again in ${delayMs / 1000} s`,
+          log,
+        );
+        await Bun.sleep(delayMs);
+      }
+    }
+    this.release(running);
+  }
+
+  /**
+   * Records the outcome; one the store refuses for what it holds (a result nested too deep to
+   * serialize: a script can write its own lines on fd 3) fails the job instead of leaving it
+   * STARTED. A full disk is thrown to the caller: that outcome is fine and is tried again.
+   */
+  private recordOrFail(running: Running, result: RunResult): void {
     try {
       this.record(running, result);
     } catch (error) {
-      // A script can write its own lines on fd 3: an outcome the store cannot take (a result
-      // nested too deep to serialize, ...) fails the job rather than leave it STARTED on its slot.
+      if (isDiskFull(error)) throw error;
       this.deps.logger.error("job outcome could not be stored", {
         job: running.job.uuid,
         error: String(error),
       });
-      try {
-        this.record(running, {
-          ...result,
-          cause: "exception",
-          result: undefined,
-          error: `The job reported an outcome that cannot be stored: ${(error as Error).message}`,
-        });
-      } catch (again) {
-        this.deps.logger.error("job outcome could not be stored", {
-          job: running.job.uuid,
-          error: String(again),
-        });
-      }
-    } finally {
-      this.release(running);
+      this.record(running, {
+        ...result,
+        cause: "exception",
+        result: undefined,
+        error: `The job reported an outcome that cannot be stored: ${(error as Error).message}`,
+      });
     }
   }
 

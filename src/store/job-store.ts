@@ -209,7 +209,7 @@ export class JobStore {
       .all();
   }
 
-  /** Records the child's process group, so a restarted daemon can sweep it. */
+  /** Records the child's process group (shown with the attempt; the kills use the live one). */
   setPgid(attemptId: number, pgid: number): void {
     this.db.update(attempts).set({ pgid }).where(eq(attempts.id, attemptId)).run();
   }
@@ -262,11 +262,8 @@ export class JobStore {
   }
 
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
-  private requeueTx(tx: Tx, job: JobRow, reason: string): number | null {
-    let pgid: number | null = null;
+  private requeueTx(tx: Tx, job: JobRow, reason: string): void {
     if (job.currentAttemptId !== null) {
-      const attempt = tx.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
-      pgid = attempt?.pgid ?? null;
       tx.update(attempts)
         .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
         .where(and(eq(attempts.id, job.currentAttemptId), isNull(attempts.endedAt)))
@@ -276,24 +273,19 @@ export class JobStore {
       currentAttemptId: null,
       progress: null,
     });
-    return pgid;
   }
 
   /**
    * At start: jobs left STARTED by a daemon that died have no live attempt. Close those attempts as
    * lost and put the jobs back to waiting, in their original order; a job interrupted
    * `maxLost` times is failed instead (a poison job that takes the daemon down must not loop).
-   * Returns the jobs and process groups the dead daemon had started, for the caller to sweep.
+   * The caller kills what the dead daemon's jobs left running first (by the node marker).
    */
-  recoverInterrupted(
-    reason: string,
-    maxLost: number,
-  ): { requeued: JobRow[]; failed: JobRow[]; groups: { uuid: string; pgid: number }[] } {
+  recoverInterrupted(reason: string, maxLost: number): { requeued: JobRow[]; failed: JobRow[] } {
     return this.transact((tx) => {
       const running = tx.select().from(jobs).where(eq(jobs.status, JobStatus.STARTED)).all();
       const requeued: JobRow[] = [];
       const failed: JobRow[] = [];
-      const groups: { uuid: string; pgid: number }[] = [];
       for (const job of running) {
         const lost = tx
           .select({ n: sql<number>`count(*)` })
@@ -306,7 +298,6 @@ export class JobStore {
             job.currentAttemptId === null
               ? undefined
               : tx.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
-          if (attempt?.pgid) groups.push({ uuid: job.uuid, pgid: attempt.pgid });
           if (attempt) {
             tx.update(attempts)
               .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
@@ -320,11 +311,10 @@ export class JobStore {
           failed.push(job);
           continue;
         }
-        const pgid = this.requeueTx(tx, job, reason);
-        if (pgid !== null) groups.push({ uuid: job.uuid, pgid });
+        this.requeueTx(tx, job, reason);
         requeued.push(job);
       }
-      return { requeued, failed, groups };
+      return { requeued, failed };
     });
   }
 

@@ -17,6 +17,7 @@ export function registerMetrics(app: OpenAPIHono, deps: ApiDeps): DaemonMetrics 
     slots: () => deps.scheduler.slots,
     isBusy: (slotId) => deps.scheduler.runningOn(slotId) !== null,
     requestedAt: (uuid) => deps.store.get(uuid)?.requestedAt ?? null,
+    disk: () => deps.disk(),
   });
   app.use("*", httpMetrics(metrics));
 

@@ -12,9 +12,9 @@ import {
   symlinkSync,
 } from "node:fs";
 import { basename, join } from "node:path";
-import { ConfigFieldError, mergeConfig, parseUserConfig, type WorkerConfig } from "../jobs/worker-config.ts";
+import { compileJob, type JobDefinition, JobRefused, jobRowValues } from "../jobs/compile.ts";
+import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
-import { assertEntrypoint, ScriptError } from "../scripts/inspect.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { ChildSpec } from "../sdk/protocol.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
@@ -69,44 +69,43 @@ export class ChildJobs {
     if (existing) return existing;
     const { store, folders, registry } = this.deps;
 
-    let config: WorkerConfig;
-    try {
-      const user = parseUserConfig({
-        entrypoint: spec.entrypoint ?? null,
-        queue: spec.queue ?? null,
-        time_limit: spec.timeLimit ?? null,
-        priority: spec.priority ?? null,
-      });
-      config = mergeConfig(
-        { ...this.deps.defaults, entrypoint: parent.entrypoint, queue: parent.queue },
-        {},
-        user.config,
-      );
-    } catch (error) {
-      if (error instanceof ConfigFieldError)
-        throw new ChildSpecError(error.message.replaceAll("config.", "child "));
-      throw error;
-    }
-
     const processName = spec.process ?? parent.process;
-    let scriptSource: string;
+    let source: string;
     let scriptPath: string | null = null;
-    let sourceName = "";
+    let fileName: string;
     if (processName === "custom") {
       scriptPath = join(folders.scriptDir(parent.uuid), parent.scriptFile!);
-      scriptSource = readFileSync(scriptPath, "utf8");
+      source = readFileSync(scriptPath, "utf8");
+      fileName = scriptPath;
     } else {
       const registered = registry.get(processName);
       if (!registered) throw new ChildSpecError(`Invalid process '${processName}'`);
-      scriptSource = registry.source(registered);
-      sourceName = registered.path;
+      source = registry.source(registered);
+      fileName = registered.path;
     }
+    let definition: JobDefinition;
     try {
-      assertEntrypoint(scriptSource, scriptPath ?? sourceName, config.entrypoint);
+      definition = compileJob(
+        {
+          script: { process: processName, source, fileName },
+          name: spec.name ?? null,
+          params: spec.params ?? {},
+          config: {
+            entrypoint: spec.entrypoint ?? null,
+            queue: spec.queue ?? null,
+            time_limit: spec.timeLimit ?? null,
+            priority: spec.priority ?? null,
+          },
+          inherit: { entrypoint: parent.entrypoint, queue: parent.queue },
+        },
+        this.deps.defaults,
+      );
     } catch (error) {
-      if (error instanceof ScriptError) throw new ChildSpecError(error.message);
+      if (error instanceof JobRefused)
+        throw new ChildSpecError(error.message.replaceAll("config.", "child "));
       throw error;
     }
+    const { config } = definition;
 
     const stage = folders.stage(crypto.randomUUID());
     try {
@@ -117,26 +116,19 @@ export class ChildJobs {
       stage.discard();
       throw error;
     }
-    const job = store.insert({
-      uuid: stage.uuid,
-      name: spec.name ?? null,
-      process: processName,
-      scriptFile: scriptPath ? basename(scriptPath) : null,
-      inputFile: parent.inputFile,
-      entrypoint: config.entrypoint,
-      queue: config.queue,
-      priority: config.priority,
-      timeLimitS: config.timeLimitS,
-      computeOnly: config.computeOnly,
-      rootFile: parent.rootFile,
-      paramsJson: JSON.stringify(spec.params ?? {}),
-      configJson: JSON.stringify(config),
-      waitReason: this.deps.waitReason(config.queue),
-      parentUuid: parent.uuid,
-      spawnSeq: seq,
-      originNode: this.deps.nodeId,
-      requestedAt: Date.now(),
-    });
+    const job = store.insert(
+      jobRowValues(definition, {
+        uuid: stage.uuid,
+        scriptFile: scriptPath ? basename(scriptPath) : null,
+        inputFile: parent.inputFile,
+        rootFile: parent.rootFile,
+        waitReason: this.deps.waitReason(config.queue),
+        parentUuid: parent.uuid,
+        spawnSeq: seq,
+        originNode: this.deps.nodeId,
+        requestedAt: Date.now(),
+      }),
+    );
     this.deps.logger.info("child job accepted", { job: job.uuid, parent: parent.uuid, queue: job.queue });
     this.deps.notify();
     return job;

@@ -2,7 +2,7 @@
 // extracted and its root file chosen, then the files are made durable, moved into place, the row
 // inserted and the scheduler woken. A 200 is only answered after all of that (invariant 1); a
 // failure leaves nothing behind.
-import type { WorkerConfig } from "../jobs/worker-config.ts";
+import { type JobDefinition, jobRowValues } from "../jobs/compile.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ArchiveLimits } from "../storage/archive-extract.ts";
@@ -14,14 +14,12 @@ import type { JobStore } from "../store/job-store.ts";
 import type { JobRow } from "../store/schema.ts";
 
 export interface Submission {
-  name: string | null;
-  process: string;
+  /** The compiled job (jobs/compile.ts). */
+  definition: JobDefinition;
   /** For custom jobs: the script's file name in the stage's script folder. */
   scriptFile: string | null;
   /** The uploaded input's file name in the stage's inputs folder. */
   inputFile: string | null;
-  params: unknown;
-  config: WorkerConfig;
 }
 
 export interface UploadLimits {
@@ -64,12 +62,13 @@ export class JobService {
   /** Accepts the staged submission; the stage is consumed (moved into place, or removed on failure). */
   async submit(stage: Stage, submission: Submission): Promise<{ job: JobRow; warnings: string[] }> {
     const { uuid } = stage;
-    const { config } = submission;
+    const { definition } = submission;
+    const { config } = definition;
     try {
       let rootFile: string | null = null;
       const warnings: string[] = [];
       if (submission.inputFile) {
-        const params = submission.params as { filename?: unknown } | null;
+        const params = definition.params as { filename?: unknown } | null;
         const input = await prepareInput(
           stage.inputsDir,
           {
@@ -85,27 +84,20 @@ export class JobService {
         warnings.push("config.root_file is ignored: the job has no input file");
       }
       stage.commit();
-      const job = this.store.insert({
-        uuid,
-        name: submission.name,
-        process: submission.process,
-        scriptFile: submission.scriptFile,
-        inputFile: submission.inputFile,
-        entrypoint: config.entrypoint,
-        queue: config.queue,
-        priority: config.priority,
-        timeLimitS: config.timeLimitS,
-        computeOnly: config.computeOnly,
-        rootFile,
-        paramsJson: JSON.stringify(submission.params),
-        configJson: JSON.stringify(config),
-        waitReason: this.scheduler.waitReason(config.queue),
-        originNode: this.nodeId,
-        requestedAt: Date.now(),
-      });
+      const job = this.store.insert(
+        jobRowValues(definition, {
+          uuid,
+          scriptFile: submission.scriptFile,
+          inputFile: submission.inputFile,
+          rootFile,
+          waitReason: this.scheduler.waitReason(config.queue),
+          originNode: this.nodeId,
+          requestedAt: Date.now(),
+        }),
+      );
       this.logger.info("job accepted", {
         job: uuid,
-        process: submission.process,
+        process: definition.process,
         queue: config.queue,
         ...(rootFile ? { rootFile } : {}),
       });

@@ -3,8 +3,8 @@
 // then every field is checked; a refusal removes what was staged and says what to fix.
 import { rmSync } from "node:fs";
 import type { Context } from "hono";
-import { ConfigFieldError, mergeConfig, parseUserConfig } from "../../jobs/worker-config.ts";
-import { inspectScript, isSupportedScript, SCRIPT_EXTENSIONS, ScriptError } from "../../scripts/inspect.ts";
+import { compileJob, type JobDefinition, JobRefused } from "../../jobs/compile.ts";
+import { isSupportedScript, SCRIPT_EXTENSIONS } from "../../scripts/inspect.ts";
 import { FORM_OVERHEAD_BYTES, type ReceivedForm, receiveMultipart } from "../../storage/multipart.ts";
 import { formatBytes } from "../../text/bytes.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -129,24 +129,15 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
     const params = jsonField(form, "params", {});
     const rawConfig = jsonField(form, "config", {});
 
-    let user: ReturnType<typeof parseUserConfig>;
-    try {
-      user = parseUserConfig(rawConfig);
-    } catch (error) {
-      if (error instanceof ConfigFieldError) throw badRequest(error.message);
-      throw error;
-    }
-    warnings.push(...user.warnings);
-
     let source: string;
-    let sourceName: string;
+    let fileName: string;
     if (process === "custom") {
       if (!script) throw badRequest("'custom' process requires a 'script' file");
       if (!isSupportedScript(script.name)) {
         throw badRequest(`Unsupported script '${script.name}': send a ${SCRIPT_EXTENSIONS.join(", ")} file`);
       }
       source = await Bun.file(script.path).text();
-      sourceName = script.name;
+      fileName = script.name;
     } else {
       const registered = deps.registry.get(process);
       if (!registered) throw badRequest(`Invalid process '${process}'`);
@@ -155,41 +146,24 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
         rmSync(script.path, { force: true });
       }
       source = deps.registry.source(registered);
-      sourceName = registered.path;
+      fileName = registered.path;
     }
-    // The entrypoint must exist (checked without running the script); the script's own declaration
-    // (`export const schedule` / `@pixyz_schedule(...)`) sits between the defaults and the user's config.
-    let declaredRaw: Record<string, unknown>;
+    let definition: JobDefinition;
     try {
-      declaredRaw = inspectScript(
-        source,
-        sourceName,
-        user.config.entrypoint ?? deps.defaults.entrypoint,
-      ).declared;
+      definition = compileJob(
+        { script: { process, source, fileName }, name, params, config: rawConfig },
+        deps.defaults,
+      );
     } catch (error) {
-      if (error instanceof ScriptError) throw badRequest(error.message);
+      if (error instanceof JobRefused) throw badRequest(error.message);
       throw error;
     }
-    let declared: ReturnType<typeof parseUserConfig>;
-    try {
-      declared = parseUserConfig(declaredRaw);
-    } catch (error) {
-      if (error instanceof ConfigFieldError) {
-        throw badRequest(
-          `The script's schedule declaration is invalid: ${error.message.replaceAll("config.", "")}`,
-        );
-      }
-      throw error;
-    }
-    const config = mergeConfig(deps.defaults, declared.config, user.config);
+    warnings.push(...definition.warnings);
 
     const submitted = await deps.jobs.submit(stage, {
-      name,
-      process,
+      definition,
       scriptFile: process === "custom" ? script!.name : null,
       inputFile: file?.name ?? null,
-      params,
-      config,
     });
     warnings.push(...submitted.warnings);
     for (const warning of warnings) deps.logger.warn("submission warning", { job: stage.uuid, warning });

@@ -34,6 +34,9 @@ function open(path = dbPath(), embedded?: EmbeddedMigration[]): Db {
   opened.push(db);
   return db;
 }
+/** The recovery's decision when every interrupted job runs again (the policy is tested in policy.test.ts). */
+const requeue = (note: string) => () => ({ status: JobStatus.PENDING, note });
+
 afterAll(() => {
   for (const db of opened) db.$client.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -224,7 +227,7 @@ describe("JobStore", () => {
   test("fencing: a stale attempt's progress and outcome are ignored", () => {
     const job = store.insert(jobValues());
     const first = store.claimNext("cpu", "cpu-0", "n")!;
-    store.recoverInterrupted("restart", 99);
+    store.recoverInterrupted(requeue("restart"));
     const second = store.claimNext("cpu", "cpu-1", "n")!;
     expect(second.job.uuid).toBe(job.uuid);
     expect(second.attempt.number).toBe(2);
@@ -309,7 +312,7 @@ describe("JobStore", () => {
     store.saveProgress(a.id, ca.attempt.id, 50, '[{"duration":-1,"info":"half"}]');
     const finishedBefore = store.get(finished.uuid)!;
 
-    const { requeued, failed } = store.recoverInterrupted("the daemon died", 99);
+    const { requeued, failed } = store.recoverInterrupted(requeue("the daemon died"));
     expect(requeued.map((j) => j.uuid).sort()).toEqual([a.uuid, b.uuid].sort());
     expect(failed).toEqual([]);
     for (const [job, claimed] of [
@@ -329,11 +332,26 @@ describe("JobStore", () => {
     expect(statusOf(waiting.uuid)).toBe("PENDING");
     expect(store.get(finished.uuid)).toEqual(finishedBefore);
     // Nothing left to recover the second time.
-    expect(store.recoverInterrupted("again", 99).requeued).toEqual([]);
+    expect(store.recoverInterrupted(requeue("again")).requeued).toEqual([]);
     // They keep their place: the oldest runs first again.
     expect(store.claimNext("cpu", "cpu-0", "n")!.job.uuid).toBe(a.uuid);
     expect(store.claimNext("cpu", "cpu-0", "n")!.job.uuid).toBe(b.uuid);
     expect(store.claimNext("cpu", "cpu-0", "n")!.job.uuid).toBe(waiting.uuid);
+  });
+
+  test("recoverInterrupted applies a failing verdict: the attempt is lost, the job FAILURE with the verdict's error", () => {
+    const job = store.insert(jobValues());
+    const claimed = store.claimNext("cpu", "cpu-0", "n")!;
+    const seen: number[] = [];
+    const { requeued, failed } = store.recoverInterrupted((lostBefore) => {
+      seen.push(lostBefore);
+      return { status: JobStatus.FAILURE, note: "poison", error: "interrupted too often" };
+    });
+    expect(seen).toEqual([0]);
+    expect(requeued).toEqual([]);
+    expect(failed.map((j) => j.uuid)).toEqual([job.uuid]);
+    expect(store.get(job.uuid)).toMatchObject({ status: "FAILURE", error: "interrupted too often" });
+    expect(store.attemptsOf(job.id)[0]).toMatchObject({ id: claimed.attempt.id, exitCause: "lost" });
   });
 
   test("every state change appends a job_events row", () => {
@@ -341,7 +359,7 @@ describe("JobStore", () => {
     expect(store.eventsOf(job.id).map((e) => [e.fromStatus, e.toStatus])).toEqual([[null, "PENDING"]]);
     const first = store.claimNext("cpu", "cpu-0", "n")!;
     store.saveProgress(job.id, first.attempt.id, 10, "[]"); // progress is not a state change
-    store.recoverInterrupted("restart", 99);
+    store.recoverInterrupted(requeue("restart"));
     const second = store.claimNext("cpu", "cpu-0", "n")!;
     store.finishAttempt(second.attempt.id, { ...END, cause: "exception" }, { ...SUCCESS, status: "FAILURE" });
     const events = store.eventsOf(job.id);

@@ -1,4 +1,5 @@
-// What an ended attempt means for its job. Pure: the scheduler asks, the store applies.
+// What an ended or interrupted attempt means for its job: the one place that decides it. Pure: the
+// scheduler (and the recovery at start) asks, the store applies.
 //
 // The original's policy: an infrastructure failure (crash, non-zero exit, signal, out of memory,
 // time limit) on `cpu` or `gpu` is retried on `gpuhigh` with the retry time limit; a failure on
@@ -6,7 +7,8 @@
 // and final at once. Retries are bounded (MAX_RETRIES, 1 as the original).
 import { JobStatus } from "./states.ts";
 
-export type AttemptCause =
+/** How an attempt's process ended, as the runner saw it (runner/runner.ts classifies). */
+export type ExitCause =
   | "success"
   | "exception"
   | "exit"
@@ -15,8 +17,10 @@ export type AttemptCause =
   | "memory"
   | "log"
   | "revoked"
-  | "spawn"
-  | "lost";
+  | "spawn";
+
+/** How an attempt ended: its process's end, or `lost` when the daemon stopped or died under it. */
+export type AttemptCause = ExitCause | "lost";
 
 /** Causes that say the machine or the limits failed the job, not the script's own logic. */
 export const INFRASTRUCTURE_CAUSES: ReadonlySet<AttemptCause> = new Set([
@@ -67,4 +71,33 @@ export function verdictFor(input: PolicyInput): Verdict {
     nextTimeLimitS: input.retryTimeLimitS,
     note,
   };
+}
+
+/** The note on an attempt a stop or a crash interrupted, when its job runs again. */
+export const INTERRUPTED = "the daemon stopped while the job ran; it runs again";
+
+export interface InterruptionInput {
+  /** True when the daemon died (found at the next start); false for a stop that killed it. */
+  crashed: boolean;
+  /** Attempts of this job already ended as `lost`, before this one. */
+  lostBefore: number;
+  /** MAX_LOST_ATTEMPTS. */
+  maxLost: number;
+}
+
+/**
+ * An attempt the daemon did not see end. It runs again at its old place (PENDING), unless crashes
+ * interrupted it `maxLost` times: a job that takes the daemon down must not loop, so it is failed.
+ * A stop (SHUTDOWN_GRACE ran out) is never the job's fault: always again.
+ */
+export function interruptionVerdict(input: InterruptionInput): Verdict & { error?: string } {
+  const times = input.lostBefore + 1;
+  if (input.crashed && times >= input.maxLost) {
+    return {
+      status: JobStatus.FAILURE,
+      note: "poison",
+      error: `The job was interrupted ${times} times by a daemon crash or stop while it ran; it is failed so that it cannot take the daemon down again`,
+    };
+  }
+  return { status: JobStatus.PENDING, note: INTERRUPTED };
 }

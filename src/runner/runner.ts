@@ -2,22 +2,15 @@
 // stdin, read its messages on fd 3, send stdout/stderr to the job log, enforce the time limit by
 // killing the whole tree, and classify how it ended. Decides nothing about retries.
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import type { ExitCause } from "../jobs/policy.ts";
 import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
 import type { Runtime } from "./runtime.ts";
 import type { WarmChild } from "./warm-pool.ts";
 
-export type ExitCause =
-  | "success"
-  | "exception"
-  | "exit"
-  | "signal"
-  | "timeout"
-  | "memory"
-  | "log"
-  | "revoked"
-  | "spawn";
+// The cause type is the policy's (one definition); the runner only reports it.
+export type { ExitCause } from "../jobs/policy.ts";
 
 type KillCause = "revoked" | "timeout" | "memory" | "log";
 

@@ -3,7 +3,7 @@
 // seek), so nothing is lost with the process and nothing needs rebuilding beyond the slots.
 import { join } from "node:path";
 import type { EventBus } from "../events/bus.ts";
-import { type AttemptCause, verdictFor } from "../jobs/policy.ts";
+import { INTERRUPTED, interruptionVerdict, verdictFor } from "../jobs/policy.ts";
 import {
   emptyProgress,
   nextStep,
@@ -157,9 +157,8 @@ export class Scheduler {
         // it ended meanwhile
       }
     }
-    const { requeued, failed } = store.recoverInterrupted(
-      "the daemon stopped while the job ran; it runs again",
-      limits.maxLostAttempts,
+    const { requeued, failed } = store.recoverInterrupted((lostBefore) =>
+      interruptionVerdict({ crashed: true, lostBefore, maxLost: limits.maxLostAttempts }),
     );
     if (requeued.length > 0)
       logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });
@@ -437,15 +436,18 @@ export class Scheduler {
     // A step the script left open ends with the attempt (the original's worker called stop()).
     const progress = stop(running.progress, Date.now());
     if (this.interrupting) {
-      this.deps.store.requeueAttempt(
-        running.attempt.id,
-        "the daemon stopped while the job ran; it runs again",
-      );
+      // A stop's interruption is never the job's fault: the policy always runs it again.
+      const verdict = interruptionVerdict({
+        crashed: false,
+        lostBefore: 0,
+        maxLost: this.deps.limits.maxLostAttempts,
+      });
+      this.deps.store.requeueAttempt(running.attempt.id, verdict.note ?? INTERRUPTED);
       return;
     }
     const { limits } = this.deps;
     const verdict = verdictFor({
-      cause: result.cause as AttemptCause,
+      cause: result.cause,
       queue: running.attempt.queue,
       retry: running.job.retry,
       maxRetries: limits.maxRetries,

@@ -2,6 +2,7 @@
 // `move`, which asks the state machine first and appends an event row in the same transaction.
 import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { EventBus, JobEvent } from "../events/bus.ts";
+import { type AttemptCause, INTERRUPTED, type Verdict } from "../jobs/policy.ts";
 import { assertTransition, isTerminal, JobStatus, TERMINAL, WAITING } from "../jobs/states.ts";
 import type { Db } from "./db.ts";
 import {
@@ -17,7 +18,7 @@ import {
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
 
 export interface AttemptEnd {
-  cause: string;
+  cause: AttemptCause;
   note?: string | null;
   exitCode: number | null;
   signal: string | null;
@@ -133,7 +134,7 @@ export class JobStore {
     return this.db.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
   }
 
-  list(options: { limit: number; status?: string }): JobRow[] {
+  list(options: { limit: number; status?: JobStatus }): JobRow[] {
     const query = this.db.select().from(jobs);
     const filtered = options.status ? query.where(eq(jobs.status, options.status)) : query;
     return filtered.orderBy(desc(jobs.id)).limit(options.limit).all();
@@ -261,14 +262,18 @@ export class JobStore {
     });
   }
 
+  /** Closes the job's current attempt as `lost` (the daemon did not see it end). */
+  private closeLost(tx: Tx, job: JobRow, reason: string): void {
+    if (job.currentAttemptId === null) return;
+    tx.update(attempts)
+      .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
+      .where(and(eq(attempts.id, job.currentAttemptId), isNull(attempts.endedAt)))
+      .run();
+  }
+
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
   private requeueTx(tx: Tx, job: JobRow, reason: string): void {
-    if (job.currentAttemptId !== null) {
-      tx.update(attempts)
-        .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
-        .where(and(eq(attempts.id, job.currentAttemptId), isNull(attempts.endedAt)))
-        .run();
-    }
+    this.closeLost(tx, job, reason);
     this.move(tx, job, JobStatus.PENDING, job.currentAttemptId, reason, {
       currentAttemptId: null,
       progress: null,
@@ -276,43 +281,37 @@ export class JobStore {
   }
 
   /**
-   * At start: jobs left STARTED by a daemon that died have no live attempt. Close those attempts as
-   * lost and put the jobs back to waiting, in their original order; a job interrupted
-   * `maxLost` times is failed instead (a poison job that takes the daemon down must not loop).
-   * The caller kills what the dead daemon's jobs left running first (by the node marker).
+   * At start: jobs left STARTED by a daemon that died have no live attempt. Each attempt is closed
+   * as lost and its job gets the verdict `decide` gives for it (jobs/policy.ts
+   * interruptionVerdict): back to waiting at its old place, or failed. The caller kills what the
+   * dead daemon's jobs left running first (by the node marker).
    */
-  recoverInterrupted(reason: string, maxLost: number): { requeued: JobRow[]; failed: JobRow[] } {
+  recoverInterrupted(decide: (lostBefore: number) => Verdict & { error?: string }): {
+    requeued: JobRow[];
+    failed: JobRow[];
+  } {
     return this.transact((tx) => {
       const running = tx.select().from(jobs).where(eq(jobs.status, JobStatus.STARTED)).all();
       const requeued: JobRow[] = [];
       const failed: JobRow[] = [];
       for (const job of running) {
-        const lost = tx
+        const lostBefore = tx
           .select({ n: sql<number>`count(*)` })
           .from(attempts)
           .where(and(eq(attempts.jobId, job.id), eq(attempts.exitCause, "lost")))
           .get()!.n;
-        if (lost + 1 >= maxLost) {
-          const error = `The job was interrupted ${lost + 1} times by a daemon crash or stop while it ran; it is failed so that it cannot take the daemon down again`;
-          const attempt =
-            job.currentAttemptId === null
-              ? undefined
-              : tx.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
-          if (attempt) {
-            tx.update(attempts)
-              .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
-              .where(and(eq(attempts.id, attempt.id), isNull(attempts.endedAt)))
-              .run();
-          }
-          this.move(tx, job, JobStatus.FAILURE, job.currentAttemptId, "poison", {
-            error,
-            stoppedAt: Date.now(),
-          });
-          failed.push(job);
+        const verdict = decide(lostBefore);
+        if (verdict.status === JobStatus.PENDING) {
+          this.requeueTx(tx, job, verdict.note ?? INTERRUPTED);
+          requeued.push(job);
           continue;
         }
-        this.requeueTx(tx, job, reason);
-        requeued.push(job);
+        this.closeLost(tx, job, INTERRUPTED);
+        this.move(tx, job, verdict.status, job.currentAttemptId, verdict.note ?? "interrupted", {
+          error: verdict.error ?? null,
+          stoppedAt: Date.now(),
+        });
+        failed.push(job);
       }
       return { requeued, failed };
     });

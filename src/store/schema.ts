@@ -2,6 +2,8 @@
 // Times are integers in milliseconds since the epoch (UTC); JSON payloads are TEXT.
 import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { AttemptCause } from "../jobs/policy.ts";
+import type { JobStatus } from "../jobs/states.ts";
 
 export const jobs = sqliteTable(
   "jobs",
@@ -25,7 +27,7 @@ export const jobs = sqliteTable(
     paramsJson: text("params_json").notNull(),
     // The effective worker config after defaults, script declaration and user config were merged.
     configJson: text("config_json").notNull(),
-    status: text("status").notNull(),
+    status: text("status").$type<JobStatus>().notNull(),
     progress: integer("progress"),
     stepsJson: text("steps_json"),
     resultJson: text("result_json"),
@@ -68,12 +70,14 @@ export const attempts = sqliteTable(
     // Federation seam: which node runs it, and until when its lease holds.
     nodeId: text("node_id"),
     leaseExpiresAt: integer("lease_expires_at"),
-    // The child's process group, so a restart can sweep what a crashed daemon left running.
+    // The child's process group while it ran (for operators; kills use the live one, the restart
+    // sweep finds leftovers by the node marker).
     pgid: integer("pgid"),
     startedAt: integer("started_at").notNull(),
     endedAt: integer("ended_at"),
-    // success | exception | exit | signal | timeout | memory | revoked | lost | spawn
-    exitCause: text("exit_cause"),
+    // jobs/policy.ts AttemptCause: success | exception | exit | signal | timeout | memory | log |
+    // revoked | spawn | lost
+    exitCause: text("exit_cause").$type<AttemptCause>(),
     exitCode: integer("exit_code"),
     signal: text("signal"),
     peakRssKb: integer("peak_rss_kb"),
@@ -93,8 +97,8 @@ export const jobEvents = sqliteTable(
       .notNull()
       .references(() => jobs.id),
     attemptId: integer("attempt_id"),
-    fromStatus: text("from_status"),
-    toStatus: text("to_status").notNull(),
+    fromStatus: text("from_status").$type<JobStatus>(),
+    toStatus: text("to_status").$type<JobStatus>().notNull(),
     at: integer("at").notNull().default(sql`(CAST(unixepoch('subsec') * 1000 AS INTEGER))`),
     detail: text("detail"),
   },

@@ -1,7 +1,7 @@
 // GET /backend/get_task_meta/{uuid}: the original's raw Celery task meta, for clients that read it.
 // Shape: {status, result, traceback, children, parent_id, task_id, date_done}.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { isTerminal } from "../../jobs/states.ts";
+import { isTerminal, JobStatus } from "../../jobs/states.ts";
 import type { ApiDeps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import { errorResponses, UuidParam } from "../schemas.ts";
@@ -41,7 +41,7 @@ export function registerBackendRoutes(app: OpenAPIHono, deps: ApiDeps): void {
         {
           status: job.status,
           result: job.resultJson === null ? null : (JSON.parse(job.resultJson) as unknown),
-          traceback: job.status === "FAILURE" ? job.error : null,
+          traceback: job.status === JobStatus.FAILURE ? job.error : null,
           children: deps.store.childrenOf(uuid).map((child) => child.uuid),
           parent_id: job.parentUuid,
           task_id: job.uuid,

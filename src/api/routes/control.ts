@@ -1,5 +1,6 @@
 // Cancel, and the scheduler's views: what each queue holds and what each slot runs.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { JobStatus } from "../../jobs/states.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { ErrorEnvelope, errorResponses, JobState, UuidParam } from "../schemas.ts";
@@ -77,7 +78,7 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const { uuid } = c.req.valid("param");
       const job = deps.scheduler.cancel(uuid);
       if (!job) throw notFound(`Job '${uuid}' does not exist`);
-      if (job.status !== "REVOKED") {
+      if (job.status !== JobStatus.REVOKED) {
         throw new ApiError(
           409,
           `Job '${uuid}' already finished with status ${job.status}; there is nothing to cancel`,

@@ -1,7 +1,7 @@
 // Reading jobs, as the original: list, state, details, outputs and output downloads. Plus submit.
 import { stat } from "node:fs/promises";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { isTerminal } from "../../jobs/states.ts";
+import { isTerminal, JobStatus } from "../../jobs/states.ts";
 import { isOwnFile, resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
 import type { JobRow } from "../../store/schema.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -29,7 +29,10 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 });
 
 const JobListQuery = z.object({
-  status: z.string().optional().openapi({ description: "Only jobs in this status, e.g. PENDING" }),
+  status: z
+    .enum(Object.values(JobStatus) as [JobStatus, ...JobStatus[]])
+    .optional()
+    .openapi({ description: "Only jobs in this status, e.g. PENDING" }),
   limit: z.coerce
     .number()
     .int()

@@ -1,37 +1,35 @@
-// `pixyz-scheduler run SCRIPT`: runs a job script in the foreground, without a daemon, the way the
-// daemon runs a job: the same runner (runAttempt), harness and ctx / pc, in a temporary job folder.
-// Child jobs run at once, each as its own process; the command ends when every job has ended.
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  symlinkSync,
-  writeSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+// `pixyz-scheduler run SCRIPT`: runs a job script in the foreground, without a daemon, on the
+// daemon's own engine (daemon/engine.ts: the scheduler, child jobs, the policy) over an in-memory
+// store and a temporary folder. Retries, escalation, parking and chain / group / chord behave as
+// under the daemon; only the outputs (one folder, -o) and the log (one, on stderr) are shared.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type Config, loadConfig } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
-import { emptyProgress, nextStep, type ProgressState, setTotal, stop } from "../jobs/progress.ts";
+import { createEngine, workerDefaults } from "../daemon/engine.ts";
+import { JobService } from "../daemon/job-service.ts";
+import { EventBus } from "../events/bus.ts";
+import { compileJob, type JobDefinition, JobRefused } from "../jobs/compile.ts";
+import { isTerminal, JobStatus } from "../jobs/states.ts";
+import { createLogger } from "../log/logger.ts";
 import { resolvePython } from "../runner/python.ts";
-import { isPythonScript, type RunningChild, runAttempt } from "../runner/runner.ts";
-import { prepareRuntime, type Runtime } from "../runner/runtime.ts";
-import { inspectScript, isSupportedScript, SCRIPT_EXTENSIONS, ScriptError } from "../scripts/inspect.ts";
+import { prepareRuntime } from "../runner/runtime.ts";
+import type { Slot } from "../scheduler/slots.ts";
+import { isSupportedScript, SCRIPT_EXTENSIONS } from "../scripts/inspect.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
-import type { ChildMessage, ChildOutcome, ChildSpec, JobSpec } from "../sdk/protocol.ts";
-import { prepareInput } from "../storage/inputs.ts";
+import { JobFolders } from "../storage/job-folders.ts";
+import { openDatabase } from "../store/db.ts";
+import { JobStore } from "../store/job-store.ts";
+import { LogTail, RunReport, rootLabel, say } from "./run-report.ts";
 
 const HELP = `Usage: pixyz-scheduler run SCRIPT [options]
 
 Runs a job script (.ts, .mts, .js, .mjs or .py) in the foreground, without a daemon, the way the
-daemon runs a job (same harness, same ctx / pc). Progress and what the script prints go to stderr
-as they happen; the result is printed as JSON on stdout at the end.
+daemon runs a job (same engine: harness, ctx / pc, retries and escalation, child jobs). Progress
+and what the script prints go to stderr as they happen; the result is printed as JSON on stdout
+at the end.
 
 Options:
   -i, --input FILE        the job's input: a file, or an archive (.zip, .tar, .tar.gz, .tgz)
@@ -42,8 +40,10 @@ Options:
   -q, --queue NAME        the queue the script sees (default: its declaration, else cpu)
   -l, --time-limit S      seconds before the job is killed (default PIXYZ_TIME_LIMIT, 3600)
 
-Child jobs (ctx.spawn, pc.execute, chain / group / chord) start at once, each as its own
-process, with no slot limit, and write into the same output folder. The command ends when the
+Child jobs (ctx.spawn, pc.execute, chain / group / chord) run as under the daemon, each as its
+own process, on local slots that serve the cpu, gpu, gpuhigh and control queues (and the script's
+own), at least 4 at once (more on a machine with more cores); a parent waiting on its children
+lends them its slot. Every job writes into the same output folder. The command ends when the
 script and every child job it started have ended. PYTHON_BIN picks the Python (default python3);
 PROCESS_DIR adds processes a script may start as children.
 
@@ -107,194 +107,38 @@ function parse(argv: string[]): Options | string {
   };
 }
 
-interface LocalJob {
-  id: string;
-  label: string;
-  script: string;
-  entrypoint: string;
-  queue: string;
-  timeLimitS: number;
-  child: RunningChild | null;
-  progress: ProgressState;
-  ended: boolean;
-  done: Promise<ChildOutcome>;
-}
+/** The queues a local run serves (besides the script's own): every queue of the original. */
+const LOCAL_QUEUES = ["cpu", "gpu", "gpuhigh", "control"];
 
-/** One line on our stderr, written at once (in order with the job output copied there). */
-function say(line: string): void {
-  writeSync(2, `${line}\n`);
+/** Enough slots for a run: each serves every local queue, so no job waits for a kind of slot. */
+function localSlots(rootQueue: string): Slot[] {
+  const queues = [...new Set([...LOCAL_QUEUES, rootQueue])];
+  const count = Math.max(4, availableParallelism());
+  return Array.from({ length: count }, (_, i) => ({
+    id: `local-${i}`,
+    queue: "cpu",
+    serves: queues,
+    gpu: null,
+  }));
 }
 
 /**
- * The jobs write stdout/stderr to a log file (as under the daemon); this copies what they add to
- * our stderr, every 100 ms and before each line of ours, so the two stay in order.
+ * Job folders for a run: each job has its own (its cwd and inputs), but every job's outputs go to
+ * the one output folder and every job's output to the one log that is shown on stderr.
  */
-class LogTail {
-  private offset = 0;
-  private readonly fd: number;
-  private readonly timer: ReturnType<typeof setInterval>;
-
-  constructor(readonly path: string) {
-    this.fd = openSync(path, "a+");
-    this.timer = setInterval(() => this.pump(), 100);
-  }
-
-  pump(): void {
-    const chunk = Buffer.alloc(64 * 1024);
-    for (;;) {
-      const n = readSync(this.fd, chunk, 0, chunk.length, this.offset);
-      if (n <= 0) return;
-      this.offset += n;
-      writeSync(2, chunk.subarray(0, n));
-    }
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-    this.pump();
-    closeSync(this.fd);
-  }
-}
-
-class LocalRun {
-  readonly jobs = new Map<string, LocalJob>();
-  private children = 0;
-  private python: Promise<void> | null = null;
-
+class RunFolders extends JobFolders {
   constructor(
-    private readonly runtime: Runtime,
-    private readonly registry: ProcessRegistry,
-    private readonly config: Config,
-    private readonly input: Pick<JobSpec, "inputFile" | "inputArchive" | "inputDir" | "outputDir">,
-    private readonly cwd: string,
-    private readonly log: LogTail,
-  ) {}
-
-  private say(line: string): void {
-    this.log.pump();
-    say(line);
+    dataDir: string,
+    private readonly output: string,
+    private readonly log: string,
+  ) {
+    super(dataDir);
   }
-
-  /** Resolves PYTHON_BIN the first time a .py job needs it. */
-  ensurePython(): Promise<void> {
-    this.python ??= resolvePython(this.config.pythonBin).then((interpreter) => {
-      this.runtime.python.interpreter = interpreter;
-    });
-    return this.python;
+  override outputsDir(): string {
+    return this.output;
   }
-
-  start(job: Omit<LocalJob, "id" | "child" | "progress" | "ended" | "done">, params: unknown): LocalJob {
-    const id = crypto.randomUUID();
-    const spec: JobSpec = {
-      jobId: id,
-      cwd: this.cwd,
-      attempt: 1,
-      queue: job.queue,
-      retry: 0,
-      script: job.script,
-      entrypoint: job.entrypoint,
-      params,
-      ...this.input,
-    };
-    const local: LocalJob = {
-      ...job,
-      id,
-      child: null,
-      progress: emptyProgress(),
-      ended: false,
-      done: Promise.resolve(null as never),
-    };
-    const started = performance.now();
-    const child = runAttempt(this.runtime, {
-      spec,
-      cwd: this.cwd,
-      logFile: this.log.path,
-      timeLimitS: job.timeLimitS,
-      logMaxBytes: Number.MAX_SAFE_INTEGER,
-      env: { PIXYZ_LOCAL: "1" },
-      onMessage: (message) => this.onMessage(local, message),
-    });
-    local.child = child;
-    local.done = child.done.then((result) => {
-      local.ended = true;
-      const status =
-        result.cause === "success" ? "SUCCESS" : result.cause === "revoked" ? "REVOKED" : "FAILURE";
-      const seconds = ((performance.now() - started) / 1000).toFixed(2);
-      const why = result.error ? `: ${result.error.trim().split("\n").pop()}` : "";
-      this.say(`[${local.label}] ${status} in ${seconds} s${status === "SUCCESS" ? "" : why}`);
-      return { id, status, result: result.result ?? null, error: result.error ?? null };
-    });
-    this.jobs.set(id, local);
-    return local;
-  }
-
-  private onMessage(job: LocalJob, message: ChildMessage): void {
-    const reply = (req: number, work: Promise<unknown>) =>
-      work.then(
-        (value) => job.child?.reply({ t: "reply", req, ok: true, value }),
-        (error: Error) => job.child?.reply({ t: "reply", req, ok: false, error: error.message }),
-      );
-    switch (message.t) {
-      case "total":
-        job.progress = setTotal(job.progress, message.n);
-        return;
-      case "next": {
-        job.progress = nextStep(job.progress, message.info, message.at);
-        const { steps, total } = job.progress;
-        this.say(`[${job.label}] step ${steps.length}/${total}: ${steps[steps.length - 1]!.info}`);
-        return;
-      }
-      case "stop":
-        job.progress = stop(job.progress, message.at);
-        return;
-      case "spawn":
-        void reply(message.req, this.spawn(job, message.job));
-        return;
-      case "wait":
-        void reply(
-          message.req,
-          Promise.all(
-            message.ids.map(
-              (id) => this.jobs.get(id)?.done ?? Promise.reject(new Error(`Job '${id}' does not exist`)),
-            ),
-          ),
-        );
-        return;
-    }
-  }
-
-  private async spawn(parent: LocalJob, spec: ChildSpec): Promise<string> {
-    let script = parent.script;
-    if (spec.process) {
-      const registered = this.registry.get(spec.process);
-      if (!registered) throw new Error(`Invalid process '${spec.process}'`);
-      script = registered.path;
-    }
-    const entrypoint = spec.entrypoint ?? parent.entrypoint;
-    inspectScript(readFileSync(script, "utf8"), script, entrypoint);
-    if (isPythonScript(script)) await this.ensurePython();
-    this.children += 1;
-    const queue = spec.queue ?? parent.queue;
-    const label = `child ${this.children} ${spec.name ?? entrypoint}`;
-    const child = this.start(
-      { label, script, entrypoint, queue, timeLimitS: spec.timeLimit ?? this.config.defaultTimeLimitS },
-      spec.params ?? {},
-    );
-    this.say(`[${label}] started: job ${child.id} on queue ${queue}, from ${parent.label}`);
-    return child.id;
-  }
-
-  /** Waits until every job, including children started meanwhile, has ended. */
-  async settled(): Promise<void> {
-    for (;;) {
-      const pending = [...this.jobs.values()].filter((j) => !j.ended);
-      if (pending.length === 0) return;
-      await Promise.all(pending.map((j) => j.done));
-    }
-  }
-
-  cancelAll(): void {
-    for (const job of this.jobs.values()) if (!job.ended) job.child?.kill("revoked");
+  override logFile(): string {
+    return this.log;
   }
 }
 
@@ -329,93 +173,137 @@ export async function run(argv: string[]): Promise<number> {
     );
   }
   if (options.input !== null && !existsSync(options.input)) return usage(`no such input: ${options.input}`);
-  let declared: Record<string, unknown>;
+  const defaults = workerDefaults(config);
+  let definition: JobDefinition;
   try {
-    ({ declared } = inspectScript(readFileSync(options.script, "utf8"), options.script, options.entrypoint));
+    definition = compileJob(
+      {
+        script: { process: "custom", source: readFileSync(options.script, "utf8"), fileName: options.script },
+        name: null,
+        params: options.params,
+        config: { entrypoint: options.entrypoint, queue: options.queue, time_limit: options.timeLimitS },
+      },
+      defaults,
+    );
   } catch (error) {
-    if (error instanceof ScriptError) return usage(error.message);
+    if (error instanceof JobRefused) return usage(error.message);
     throw error;
   }
+  for (const warning of definition.warnings) say(`pixyz-scheduler run: ${warning}`);
 
   const temp = mkdtempSync(join(tmpdir(), "pixyz-run-"));
-  const interrupted = { yes: false };
-  let local: LocalRun | null = null;
-  let log: LogTail | null = null;
-  const onSigint = () => {
-    interrupted.yes = true;
-    local?.cancelAll();
+  const logFile = join(temp, "run.log");
+  const log = new LogTail(logFile);
+  const db = openDatabase(":memory:");
+  const bus = new EventBus();
+  const store = new JobStore(db, bus);
+  let interrupted = false;
+  let rootUuid: string | null = null;
+  let onSigint = () => {
+    interrupted = true;
   };
-  process.on("SIGINT", onSigint);
+  const sigint = () => onSigint();
+  process.on("SIGINT", sigint);
+  let report: RunReport | null = null;
+  let stopEngine = async () => {};
   try {
-    const jobDir = join(temp, "job");
-    const inputDir = join(jobDir, "inputs");
-    mkdirSync(inputDir, { recursive: true });
     mkdirSync(options.output, { recursive: true });
-    let inputFile: string | null = null;
-    let inputArchive: string | null = null;
-    if (options.input !== null) {
-      const upload = basename(options.input);
-      symlinkSync(options.input, join(inputDir, upload));
-      const params = options.params as { filename?: unknown } | null;
-      const prepared = await prepareInput(
-        inputDir,
-        {
-          upload,
-          rootFile: null,
-          filenameParam: typeof params?.filename === "string" ? params.filename : null,
-        },
-        {
-          maxEntries: config.archiveMaxEntries,
-          maxBytes: config.archiveMaxBytes,
-          maxRatio: config.archiveMaxRatio,
-          minFreeDisk: config.minFreeDiskBytes,
-        },
-      );
-      for (const warning of prepared.warnings) say(`pixyz-scheduler run: ${warning}`);
-      if (prepared.isArchive) {
-        inputArchive = join(inputDir, upload);
-        inputFile = prepared.rootFile ? join(inputDir, prepared.rootFile) : null;
-      } else inputFile = join(inputDir, upload);
-    }
     const runtime = prepareRuntime(join(temp, "data"));
+    runtime.python.interpreter = await resolvePython(config.pythonBin);
     const registry = new ProcessRegistry(runtime.builtinProcessDir, config.processDir);
-    log = new LogTail(join(temp, "job.log"));
-    local = new LocalRun(
-      runtime,
-      registry,
+    const folders = new RunFolders(temp, options.output, logFile);
+    const slots = localSlots(definition.config.queue);
+    const { scheduler } = createEngine({
       config,
-      { inputFile, inputArchive, inputDir, outputDir: options.output },
-      jobDir,
+      store,
+      folders,
+      registry,
+      // Custom jobs run the script where it is, so its own imports resolve next to it.
+      scriptOf: (job) =>
+        job.process === "custom" ? options.script : (registry.get(job.process)?.path ?? null),
+      runtime,
+      slots,
+      nodeId: crypto.randomUUID(),
+      logger: createLogger("error"),
+      bus,
+      env: { PIXYZ_LOCAL: "1" },
+    });
+    stopEngine = () => scheduler.shutdown(0);
+    const served = new Set(slots.flatMap((s) => s.serves));
+    report = new RunReport(
+      store,
+      bus,
       log,
-    );
-    if (isPythonScript(options.script)) await local.ensurePython();
-    const label = `${basename(options.script)}:${options.entrypoint}`;
-    const root = local.start(
-      {
-        label,
-        script: options.script,
-        entrypoint: options.entrypoint,
-        queue: options.queue ?? (typeof declared.queue === "string" ? declared.queue : "cpu"),
-        timeLimitS:
-          options.timeLimitS ??
-          (typeof declared.time_limit === "number" ? declared.time_limit : config.defaultTimeLimitS),
+      rootLabel(options.script, definition.config.entrypoint),
+      (uuid, queue) => {
+        if (served.has(queue)) return false;
+        queueMicrotask(() => scheduler.cancel(uuid));
+        return true;
       },
-      options.params,
     );
-    const outcome = await root.done;
-    await local.settled();
+    onSigint = () => {
+      interrupted = true;
+      if (rootUuid) scheduler.cancel(rootUuid);
+    };
+    scheduler.start();
+
+    const jobs = new JobService(store, folders, scheduler, createLogger("error"), "local", {
+      maxUploadBytes: Number.MAX_SAFE_INTEGER,
+      minFreeDiskBytes: 0,
+      idleTimeoutMs: 0,
+      archive: {
+        maxEntries: config.archiveMaxEntries,
+        maxBytes: config.archiveMaxBytes,
+        maxRatio: config.archiveMaxRatio,
+        minFreeDisk: config.minFreeDiskBytes,
+      },
+    });
+    const stage = folders.stage(crypto.randomUUID());
+    let inputFile: string | null = null;
+    if (options.input !== null) {
+      inputFile = basename(options.input);
+      symlinkSync(options.input, join(stage.inputsDir, inputFile));
+    }
+    const settled = allEnded(store, bus);
+    const submitted = await jobs.submit(stage, {
+      definition,
+      scriptFile: basename(options.script),
+      inputFile,
+    });
+    for (const warning of submitted.warnings) say(`pixyz-scheduler run: ${warning}`);
+    rootUuid = submitted.job.uuid;
+    if (interrupted) scheduler.cancel(rootUuid);
+    await settled;
+    const root = store.get(rootUuid)!;
+    report.close();
     log.close();
-    log = null;
-    if (outcome.status === "SUCCESS") console.log(JSON.stringify(outcome.result, null, 2));
-    else say(outcome.error ?? outcome.status);
-    if (interrupted.yes) return 130;
-    return outcome.status === "SUCCESS" ? 0 : 1;
+    if (root.status === JobStatus.SUCCESS)
+      console.log(JSON.stringify(JSON.parse(root.resultJson ?? "null"), null, 2));
+    else say(root.error ?? root.status);
+    if (interrupted) return 130;
+    return root.status === JobStatus.SUCCESS ? 0 : 1;
   } catch (error) {
     say(`pixyz-scheduler run: ${(error as Error).message}`);
     return 1;
   } finally {
-    log?.close();
-    process.off("SIGINT", onSigint);
+    report?.close();
+    await stopEngine();
+    log.close();
+    db.$client.close();
+    process.off("SIGINT", sigint);
     rmSync(temp, { recursive: true, force: true });
   }
+}
+
+/** Resolves once every job of the run (children included, however many come) has ended. */
+function allEnded(store: JobStore, bus: EventBus): Promise<void> {
+  return new Promise((resolve) => {
+    const unsubscribe = bus.subscribe((event) => {
+      if (event.type !== "status" || !isTerminal(event.to)) return;
+      const open = store.queueStats().some((q) => q.waiting > 0 || q.running > 0);
+      if (open) return;
+      unsubscribe();
+      resolve();
+    });
+  });
 }

@@ -20,6 +20,7 @@ import type { ChildSpec } from "../sdk/protocol.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { JobRow } from "../store/schema.ts";
+import type { ScriptOf } from "./job-script.ts";
 
 /** A refusal the parent script receives as an error it can catch. */
 export class ChildSpecError extends Error {}
@@ -28,6 +29,8 @@ export interface ChildJobsDeps {
   store: JobStore;
   folders: JobFolders;
   registry: ProcessRegistry;
+  /** The parent's script file, for a child that runs it too. */
+  scriptOf: ScriptOf;
   logger: Logger;
   nodeId: string;
   defaults: WorkerConfig;
@@ -74,7 +77,8 @@ export class ChildJobs {
     let scriptPath: string | null = null;
     let fileName: string;
     if (processName === "custom") {
-      scriptPath = join(folders.scriptDir(parent.uuid), parent.scriptFile!);
+      scriptPath = this.deps.scriptOf(parent);
+      if (!scriptPath) throw new ChildSpecError("The parent's script is gone");
       source = readFileSync(scriptPath, "utf8");
       fileName = scriptPath;
     } else {

@@ -5,14 +5,13 @@ import { createApp } from "../api/app.ts";
 import type { Config } from "../config/config.ts";
 import { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log/logger.ts";
-import { MemoryWatch } from "../runner/memory-watch.ts";
 import { nodeMarker } from "../runner/process-tree.ts";
 import { resolvePython } from "../runner/python.ts";
 import { passThroughEnv } from "../runner/runner.ts";
 import { prepareRuntime } from "../runner/runtime.ts";
 import { WarmPool } from "../runner/warm-pool.ts";
 import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
-import { Scheduler } from "../scheduler/scheduler.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
 import { buildSlots, slotRules } from "../scheduler/slots.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
 import { DiskGuard, floorProblem } from "../storage/disk-guard.ts";
@@ -21,10 +20,11 @@ import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
 import { openDatabase } from "../store/db.ts";
 import { JobStore } from "../store/job-store.ts";
 import { VERSION } from "../version.ts";
-import { ChildJobs } from "./child-jobs.ts";
 import { Cleanup } from "./cleanup.ts";
 import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
+import { createEngine } from "./engine.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
+import { jobScriptOf } from "./job-script.ts";
 import { JobService } from "./job-service.ts";
 import { OutputArchives } from "./output-archives.ts";
 
@@ -92,50 +92,23 @@ async function startLocked(
   if (interpreter.error) logger.warn("Python scripts cannot run", { error: interpreter.error });
   for (const note of capacity.notes) logger.warn("capacity probe", { note });
   const slots = buildSlots(capacity, slotRules(config));
-  const defaults = {
-    entrypoint: "main",
-    queue: "cpu",
-    timeLimitS: config.defaultTimeLimitS,
-    priority: 0,
-    computeOnly: false,
-    rootFile: null,
-  };
-  // The scheduler asks ChildJobs for children; ChildJobs asks the scheduler why a queue waits and
-  // wakes it: the closures below are only called once both exist.
-  const childJobs = new ChildJobs({
-    store,
-    folders,
-    registry,
-    logger,
-    nodeId,
-    defaults,
-    waitReason: (queue) => scheduler.waitReason(queue),
-    notify: () => scheduler.notify(),
-  });
   // Every process the daemon starts carries its node id, so a restart can tell its own orphans.
   const warm = config.warmChildren
     ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) })
     : null;
-  const scheduler: Scheduler = new Scheduler({
-    spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
-    warm,
+  const { scheduler, defaults } = createEngine({
+    config,
     store,
     folders,
     registry,
+    scriptOf: jobScriptOf(folders, registry),
     runtime,
-    logger,
     slots,
     nodeId,
-    memory: new MemoryWatch(),
-    disk,
+    logger,
     bus,
-    limits: {
-      memoryKb: { default: config.maxMemoryKb, byQueue: config.maxMemoryKbByQueue },
-      maxRetries: config.maxRetries,
-      retryTimeLimitS: config.retryTimeLimitS,
-      maxLostAttempts: config.maxLostAttempts,
-      logMaxBytes: config.jobLogMaxBytes,
-    },
+    warm,
+    disk,
   });
   const jobs = new JobService(
     store,

@@ -16,6 +16,8 @@ export type JobEvent =
       type: "progress";
       job: string;
       progress: number;
+      /** Steps the script announced (ctx.progress.total). */
+      total: number;
       steps: { duration: number; info: string }[];
       at: number;
     };

@@ -18,10 +18,8 @@ import type { Logger } from "../log/logger.ts";
 import { killGroup } from "../runner/kill.ts";
 import type { MemoryWatch } from "../runner/memory-watch.ts";
 import { daemonProcesses, nodeMarker } from "../runner/process-tree.ts";
-import { isPythonScript, type RunningChild, type RunResult, runAttempt } from "../runner/runner.ts";
-import type { Runtime } from "../runner/runtime.ts";
+import { isPythonScript, type RunningChild, type RunRequest, type RunResult } from "../runner/runner.ts";
 import type { WarmPool } from "../runner/warm-pool.ts";
-import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
 import { archiveKind } from "../storage/archive-extract.ts";
 import { isDiskFull } from "../storage/disk-guard.ts";
@@ -55,6 +53,8 @@ interface Running {
   earlierSteps: Step[];
   progress: ProgressState;
   flushTimer: ReturnType<typeof setTimeout> | null;
+  /** When progress was last written (0: never): the first change after a quiet spell goes at once. */
+  flushedAt: number;
   /** Children asked for in this attempt (numbers them for ChildJobs.spawn). */
   spawned: number;
   /** The script's unanswered waits on other jobs, by request number. */
@@ -74,11 +74,36 @@ export interface SchedulerLimits {
   logMaxBytes: number;
 }
 
+/** What the scheduler reads and writes in the store (store/job-store.ts JobStore). */
+export type SchedulerStore = Pick<
+  JobStore,
+  | "claimNext"
+  | "setPgid"
+  | "saveProgress"
+  | "finishAttempt"
+  | "requeueAttempt"
+  | "recoverInterrupted"
+  | "queueStats"
+  | "setWaitReasonForQueue"
+  | "get"
+  | "revoke"
+  | "childrenOf"
+>;
+
+/** Where a job's files are (storage/job-folders.ts JobFolders). */
+export type JobPaths = Pick<JobFolders, "dir" | "inputsDir" | "outputsDir" | "logFile">;
+
+/** Starts one attempt's process (runner/runner.ts runAttempt, bound to the runtime). */
+export type AttemptRunner = (request: RunRequest) => RunningChild;
+
 export interface SchedulerDeps {
-  store: JobStore;
-  folders: JobFolders;
-  registry: ProcessRegistry;
-  runtime: Runtime;
+  store: SchedulerStore;
+  paths: JobPaths;
+  /** The script a job runs (its uploaded file, or its process's), or null when it is gone. */
+  scriptOf: (job: JobRow) => string | null;
+  runAttempt: AttemptRunner;
+  /** Milliseconds since the epoch (Date.now in the daemon). */
+  now: () => number;
   logger: Logger;
   slots: Slot[];
   nodeId: string;
@@ -86,7 +111,9 @@ export interface SchedulerDeps {
   limits: SchedulerLimits;
   bus: EventBus;
   /** Started harnesses waiting for a job, one per slot; null: every job starts cold. */
-  warm: WarmPool | null;
+  warm: Pick<WarmPool, "fill" | "take" | "close"> | null;
+  /** Variables every job of this scheduler gets on top of its slot's (a local run's PIXYZ_LOCAL). */
+  env?: Record<string, string>;
   /** Gives the data disk's reserve back when a store write fails for lack of space (storage/disk-guard.ts). */
   disk?: { releaseReserve(): boolean };
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
@@ -221,16 +248,9 @@ export class Scheduler {
     }
   }
 
-  private scriptPath(job: JobRow): string | null {
-    if (job.process === "custom") {
-      return job.scriptFile ? join(this.deps.folders.scriptDir(job.uuid), job.scriptFile) : null;
-    }
-    return this.deps.registry.get(job.process)?.path ?? null;
-  }
-
   /** What every child of a slot gets: its GPU pinned, its name, the daemon's marker. */
   private slotEnv(slot: Slot): Record<string, string> {
-    const env: Record<string, string> = { ...this.marker, PIXYZ_SLOT: slot.id };
+    const env: Record<string, string> = { ...this.deps.env, ...this.marker, PIXYZ_SLOT: slot.id };
     if (slot.gpu) {
       env.CUDA_VISIBLE_DEVICES = String(slot.gpu.index);
       env.NVIDIA_VISIBLE_DEVICES = String(slot.gpu.index);
@@ -252,6 +272,7 @@ export class Scheduler {
       earlierSteps: job.stepsJson ? (JSON.parse(job.stepsJson) as Step[]) : [],
       progress: emptyProgress(),
       flushTimer: null,
+      flushedAt: 0,
       spawned: 0,
       waits: new Map(),
       parked: false,
@@ -259,7 +280,7 @@ export class Scheduler {
     };
     this.busy.set(slot.id, running);
     this.live.add(running);
-    const script = this.scriptPath(job);
+    const script = this.deps.scriptOf(job);
     if (!script) {
       const error = `The process '${job.process}' is no longer registered on this node`;
       void this.finish(running, {
@@ -272,10 +293,10 @@ export class Scheduler {
       });
       return;
     }
-    const folders = this.deps.folders;
+    const folders = this.deps.paths;
     const pin = this.slotEnv(slot);
     const warm = isPythonScript(script) ? null : (this.deps.warm?.take(slot.id) ?? null);
-    const child = runAttempt(this.deps.runtime, {
+    const child = this.deps.runAttempt({
       spec: {
         jobId: job.uuid,
         cwd: folders.dir(job.uuid),
@@ -341,7 +362,13 @@ export class Scheduler {
       default:
         return;
     }
-    running.flushTimer ??= setTimeout(() => this.flushProgress(running), PROGRESS_FLUSH_MS);
+    // Nothing to show before the first step (a total alone leaves the progress at 0).
+    if (running.flushTimer || running.progress.steps.length === 0) return;
+    // At most one write per PROGRESS_FLUSH_MS per job: at once after a quiet spell, else at the end
+    // of the window (so a burst of steps costs one write, and a lone step shows without delay).
+    const wait = running.flushedAt + PROGRESS_FLUSH_MS - this.deps.now();
+    if (wait <= 0) this.flushProgress(running);
+    else running.flushTimer = setTimeout(() => this.flushProgress(running), wait);
   }
 
   private allSteps(running: Running, progress: ProgressState): string {
@@ -350,6 +377,7 @@ export class Scheduler {
 
   private flushProgress(running: Running): void {
     running.flushTimer = null;
+    running.flushedAt = this.deps.now();
     const progress = percent(running.progress);
     const steps = [...running.earlierSteps, ...running.progress.steps];
     let saved: boolean;
@@ -369,7 +397,14 @@ export class Scheduler {
       return;
     }
     if (saved)
-      this.deps.bus.publish({ type: "progress", job: running.job.uuid, progress, steps, at: Date.now() });
+      this.deps.bus.publish({
+        type: "progress",
+        job: running.job.uuid,
+        progress,
+        total: running.progress.total,
+        steps,
+        at: this.deps.now(),
+      });
   }
 
   /**
@@ -434,7 +469,7 @@ export class Scheduler {
   /** Writes the attempt's end and the job's new status. */
   private record(running: Running, result: RunResult): void {
     // A step the script left open ends with the attempt (the original's worker called stop()).
-    const progress = stop(running.progress, Date.now());
+    const progress = stop(running.progress, this.deps.now());
     if (this.interrupting) {
       // A stop's interruption is never the job's fault: the policy always runs it again.
       const verdict = interruptionVerdict({

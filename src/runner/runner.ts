@@ -12,7 +12,8 @@ import type { WarmChild } from "./warm-pool.ts";
 // The cause type is the policy's (one definition); the runner only reports it.
 export type { ExitCause } from "../jobs/policy.ts";
 
-type KillCause = "revoked" | "timeout" | "memory" | "log";
+/** Why the runner kills a job: its time, memory or log limit, a cancel, or the daemon's stop. */
+type KillCause = "revoked" | "timeout" | "memory" | "log" | "stop";
 
 /** How often the log size is checked against its cap. */
 const LOG_CHECK_MS = 1000;
@@ -56,7 +57,8 @@ export interface RunningChild {
   pgid: number;
   /**
    * Kills the whole tree; the attempt ends with `cause`. Cancel and time limit send SIGTERM first
-   * (ctx.signal fires) and SIGKILL after a grace period; memory and log overruns SIGKILL at once.
+   * (ctx.signal fires) and SIGKILL after a grace period; memory and log overruns and a stop whose
+   * grace ran out SIGKILL at once.
    */
   kill(cause: KillCause): void;
   /** Answers one of the child's requests (spawn, wait) on its stdin. */
@@ -228,7 +230,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
   let exited = false;
   const kill = (cause: KillCause) => {
     if (killedFor === null) killedFor = cause;
-    if (cause === "memory" || cause === "log") {
+    if (cause === "memory" || cause === "log" || cause === "stop") {
       killGroup(pgid);
       return;
     }

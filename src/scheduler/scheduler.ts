@@ -15,7 +15,6 @@ import {
 } from "../jobs/progress.ts";
 import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
-import { killGroup } from "../runner/kill.ts";
 import type { MemoryWatch } from "../runner/memory-watch.ts";
 import { daemonProcesses, nodeMarker } from "../runner/process-tree.ts";
 import { isPythonScript, type RunningChild, type RunRequest, type RunResult } from "../runner/runner.ts";
@@ -635,7 +634,7 @@ export class Scheduler {
     if (!timedOut) return;
     this.interrupting = true;
     const stopped = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    for (const running of this.live) if (running.child) killGroup(running.child.pgid);
+    for (const running of this.live) running.child?.kill("stop");
     await stopped;
   }
 }

@@ -1,0 +1,216 @@
+// The scheduler's decisions with a fake attempt runner (no process is spawned): parking and
+// un-parking a parent that waits on its child, escalation on a node without gpuhigh, and a stop
+// that puts what it interrupted back to waiting. The store is the real one, in memory.
+
+import { afterEach, describe, expect, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import { EventBus } from "../src/events/bus.ts";
+import type { ExitCause } from "../src/jobs/policy.ts";
+import { JobStatus } from "../src/jobs/states.ts";
+import { silentLogger } from "../src/log/logger.ts";
+import { MemoryWatch } from "../src/runner/memory-watch.ts";
+import type { RunningChild, RunRequest, RunResult } from "../src/runner/runner.ts";
+import { Scheduler } from "../src/scheduler/scheduler.ts";
+import type { Slot } from "../src/scheduler/slots.ts";
+import type { ChildMessage, Reply } from "../src/sdk/protocol.ts";
+import { openDatabase } from "../src/store/db.ts";
+import { JobStore } from "../src/store/job-store.ts";
+import type { JobRow } from "../src/store/schema.ts";
+import { eventually } from "./helpers/procs.ts";
+
+/** One attempt the scheduler started: the test plays the child (messages, end). */
+class FakeChild {
+  readonly replies: Reply[] = [];
+  killedFor: string | null = null;
+  private resolve!: (result: RunResult) => void;
+  readonly handle: RunningChild;
+
+  constructor(readonly request: RunRequest) {
+    const done = new Promise<RunResult>((resolve) => {
+      this.resolve = resolve;
+    });
+    this.handle = {
+      pgid: 0,
+      kill: (cause) => {
+        this.killedFor = cause;
+        this.end(cause === "revoked" ? "revoked" : "signal");
+      },
+      reply: (reply) => this.replies.push(reply),
+      done,
+    };
+  }
+
+  get jobId(): string {
+    return this.request.spec.jobId;
+  }
+
+  send(message: ChildMessage): void {
+    this.request.onMessage(message);
+  }
+
+  end(cause: ExitCause, result: unknown = null): void {
+    const ok = cause === "success";
+    this.resolve({
+      cause,
+      exitCode: ok ? 0 : 1,
+      signal: null,
+      peakRssKb: null,
+      result: ok ? result : undefined,
+      error: ok ? undefined : `the fake child ended: ${cause}`,
+      durationMs: 1,
+    });
+  }
+}
+
+const slot = (id: string, queue: string, serves = [queue]): Slot => ({ id, queue, serves, gpu: null });
+
+function jobValues(overrides: Partial<JobRow> = {}) {
+  return {
+    uuid: randomUUID(),
+    name: null,
+    process: "custom",
+    scriptFile: "job.ts",
+    inputFile: null,
+    entrypoint: "main",
+    queue: "cpu",
+    priority: 0,
+    timeLimitS: 60,
+    computeOnly: false,
+    rootFile: null,
+    paramsJson: "{}",
+    configJson: "{}",
+    waitReason: null,
+    originNode: "test",
+    requestedAt: Date.now(),
+    ...overrides,
+  };
+}
+
+const schedulers: Scheduler[] = [];
+afterEach(async () => {
+  for (const s of schedulers.splice(0)) await s.shutdown(0);
+});
+
+function setup(slots: Slot[]) {
+  const bus = new EventBus();
+  const store = new JobStore(openDatabase(":memory:"), bus);
+  const children: FakeChild[] = [];
+  const scheduler = new Scheduler({
+    store,
+    paths: {
+      dir: (uuid) => `/nonexistent/${uuid}`,
+      inputsDir: (uuid) => `/nonexistent/${uuid}/inputs`,
+      outputsDir: (uuid) => `/nonexistent/${uuid}/outputs`,
+      logFile: (uuid) => `/nonexistent/${uuid}/job.log`,
+    },
+    scriptOf: () => "/nonexistent/job.ts",
+    runAttempt: (request) => {
+      const child = new FakeChild(request);
+      children.push(child);
+      return child.handle;
+    },
+    now: Date.now,
+    logger: silentLogger,
+    slots,
+    nodeId: randomUUID(),
+    memory: new MemoryWatch(),
+    limits: {
+      memoryKb: { default: 0, byQueue: {} },
+      maxRetries: 1,
+      retryTimeLimitS: 7200,
+      maxLostAttempts: 3,
+      logMaxBytes: 1e9,
+    },
+    bus,
+    warm: null,
+    spawnChild: (parent, seq, spec) =>
+      store.insert(jobValues({ queue: spec.queue ?? parent.queue, parentUuid: parent.uuid, spawnSeq: seq })),
+  });
+  schedulers.push(scheduler);
+  const statusOf = (uuid: string) => store.get(uuid)!.status;
+  const childOf = async (uuid: string, nth = 1) => {
+    expect(await eventually(() => children.filter((c) => c.jobId === uuid).length >= nth, 2000)).toBe(true);
+    return children.filter((c) => c.jobId === uuid)[nth - 1]!;
+  };
+  return { store, scheduler, children, statusOf, childOf };
+}
+
+describe("scheduler with a fake runner", () => {
+  test("a parent waiting on its child lends its slot, and gets it back before newer work", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const parent = store.insert(jobValues({ name: "parent" }));
+    scheduler.start();
+    const p = await childOf(parent.uuid);
+    p.send({ t: "spawn", req: 1, job: { entrypoint: "part", params: {} } });
+    const spawned = p.replies.find((r) => r.req === 1)!;
+    expect(spawned.ok).toBe(true);
+    const childUuid = (spawned as { value: string }).value;
+    const later = store.insert(jobValues({ name: "later" })); // waits behind the parent
+    p.send({ t: "wait", req: 2, ids: [childUuid] });
+
+    // Parked: its slot runs the child, not the newer job.
+    const c = await childOf(childUuid);
+    expect(scheduler.runningOn("cpu-0")?.uuid).toBe(childUuid);
+    expect(statusOf(later.uuid)).toBe(JobStatus.PENDING);
+    c.end("success", { part: 1 });
+
+    // The child's end answers the wait, and the parent has its slot back before `later` starts.
+    expect(await eventually(() => p.replies.some((r) => r.req === 2), 2000)).toBe(true);
+    expect(scheduler.runningOn("cpu-0")?.uuid).toBe(parent.uuid);
+    expect(statusOf(later.uuid)).toBe(JobStatus.PENDING);
+    const answer = p.replies.find((r) => r.req === 2) as {
+      ok: true;
+      value: unknown[];
+    };
+    expect(answer.value).toEqual([{ id: childUuid, status: "SUCCESS", result: { part: 1 }, error: null }]);
+
+    p.end("success");
+    expect((await childOf(later.uuid)).jobId).toBe(later.uuid);
+    expect(statusOf(parent.uuid)).toBe(JobStatus.SUCCESS);
+  });
+
+  test("an infrastructure failure on a node without gpuhigh retries on the highest tier served", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const job = store.insert(jobValues());
+    scheduler.start();
+    (await childOf(job.uuid)).end("exit");
+    const second = await childOf(job.uuid, 2);
+    expect(second.request.spec).toMatchObject({ attempt: 2, queue: "cpu", retry: 1 });
+    expect(second.request.timeLimitS).toBe(7200);
+    const first = store.attemptsOf(job.id)[0]!;
+    expect(first).toMatchObject({
+      exitCause: "exit",
+      note: "retry 1 runs on cpu: no slot on this node serves gpuhigh",
+    });
+    second.end("success", 42);
+    expect(await eventually(() => statusOf(job.uuid) === JobStatus.SUCCESS, 2000)).toBe(true);
+  });
+
+  test("a stop kills what outlives the grace period and puts its job back to waiting", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const job = store.insert(jobValues());
+    scheduler.start();
+    const running = await childOf(job.uuid);
+    await scheduler.shutdown(20);
+    expect(running.killedFor).toBe("stop");
+    expect(statusOf(job.uuid)).toBe(JobStatus.PENDING);
+    expect(store.attemptsOf(job.id)[0]).toMatchObject({
+      exitCause: "lost",
+      error: "the daemon stopped while the job ran; it runs again",
+    });
+  });
+
+  test("a cancel kills the running attempt and its waiting children; the job stays REVOKED", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const parent = store.insert(jobValues());
+    scheduler.start();
+    const p = await childOf(parent.uuid);
+    p.send({ t: "spawn", req: 1, job: { queue: "gpu", params: {} } }); // no slot serves gpu: it waits
+    const childUuid = (p.replies[0] as { value: string }).value;
+    scheduler.cancel(parent.uuid);
+    expect(p.killedFor).toBe("revoked");
+    expect(statusOf(parent.uuid)).toBe(JobStatus.REVOKED);
+    expect(statusOf(childUuid)).toBe(JobStatus.REVOKED);
+    expect(await eventually(() => store.attemptsOf(parent.id)[0]!.exitCause === "revoked", 2000)).toBe(true);
+  });
+});

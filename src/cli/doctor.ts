@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/parse.ts";
+import { resolveJobUser } from "../runner/job-user.ts";
 import { resolvePython } from "../runner/python.ts";
 import { detectCapacity } from "../scheduler/capacity.ts";
 import { buildSlots, slotRules } from "../scheduler/slots.ts";
@@ -211,13 +212,40 @@ async function checkPort(config: Config): Promise<Check> {
   }
 }
 
+/** Who jobs run as: the same resolution and privilege check as the daemon's start. */
+function checkJobUser(config: Config): Check {
+  const fix =
+    "create a user for jobs (useradd --system --no-create-home pixyz-job) and set JOB_USER=pixyz-job";
+  try {
+    const user = resolveJobUser(config.jobUser, config.jobGroup);
+    if (!user && process.getuid?.() === 0) {
+      return {
+        level: "warn",
+        name: "job user",
+        message:
+          "the daemon runs as root and so do its jobs: they can read the token, the database and other jobs' files",
+        fix,
+      };
+    }
+    if (!user)
+      return { level: "ok", name: "job user", message: "jobs run as the daemon's user (JOB_USER unset)" };
+    return {
+      level: "ok",
+      name: "job user",
+      message: `jobs run as ${user.name} (uid ${user.uid}, gid ${user.gid})`,
+    };
+  } catch (error) {
+    return { level: "fail", name: "job user", message: (error as Error).message, fix };
+  }
+}
+
 export async function runChecks(config: Config, env: NodeJS.ProcessEnv): Promise<Check[]> {
   const [slots, python, port] = await Promise.all([
     checkSlots(config),
     checkPython(config, env.PYTHON_BIN !== undefined),
     checkPort(config),
   ]);
-  return [...checkDataDir(config), python, ...slots, checkToken(config), port];
+  return [...checkDataDir(config), python, ...slots, checkToken(config), checkJobUser(config), port];
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -49,11 +49,14 @@ export async function run(argv: string[]): Promise<number> {
     throw error;
   }
   const logger = createLogger(config.logLevel, config.logFormat);
+  let refusedSetting = false;
   const daemon = await startDaemon(config, logger).catch((error: Error) => {
+    // A setting only checkable at start (JOB_USER): exit 2 like any bad setting, not restarted.
+    refusedSetting = error instanceof ConfigError;
     logger.error("cannot start", { error: error.message });
     return null;
   });
-  if (!daemon) return 1;
+  if (!daemon) return refusedSetting ? 2 : 1;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info("signal received", { signal });

@@ -67,6 +67,11 @@ export interface Config {
   logLevel: "debug" | "info" | "warn" | "error";
   logFormat: "text" | "json";
   pythonBin: string;
+  /** The user (and group) every job process runs as (JOB_USER, JOB_GROUP); null: the daemon's. */
+  jobUser: string | null;
+  jobGroup: string | null;
+  /** JOB_SANDBOX: "bwrap" also runs each job in a bubblewrap sandbox (needs jobUser). */
+  jobSandbox: "none" | "bwrap";
 }
 
 /** Flag name -> setting name, so flags and env share one validation. */
@@ -160,5 +165,8 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     logLevel: oneOf("LOG_LEVEL", raw.LOG_LEVEL ?? raw.LOGLEVEL, "info", ["debug", "info", "warn", "error"]),
     logFormat: oneOf("LOG_FORMAT", raw.LOG_FORMAT, "text", ["text", "json"]),
     pythonBin: text(raw.PYTHON_BIN) ?? "python3",
+    jobUser: text(raw.JOB_USER),
+    jobGroup: text(raw.JOB_GROUP),
+    jobSandbox: oneOf("JOB_SANDBOX", raw.JOB_SANDBOX, "none", ["none", "bwrap"]),
   };
 }

@@ -24,6 +24,7 @@ import { Cleanup } from "./cleanup.ts";
 import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
 import { createEngine } from "./engine.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
+import { isolateJobs, jobUserAtStart } from "./job-isolation.ts";
 import { jobScriptOf } from "./job-script.ts";
 import { JobService } from "./job-service.ts";
 import { OutputArchives } from "./output-archives.ts";
@@ -72,11 +73,13 @@ async function startLocked(
   lock: DataFolderLock,
   undo: (() => unknown)[],
 ): Promise<Daemon> {
+  // JOB_USER: resolved (or refused, with a ConfigError) before anything starts; null: no job user.
+  const jobUser = jobUserAtStart(config, logger);
   const db = openDatabase(join(config.dataDir, "jobs.sqlite"));
   undo.push(() => db.$client.close());
   const bus = new EventBus();
   const store = new JobStore(db, bus);
-  const folders = new JobFolders(config.dataDir);
+  const folders = new JobFolders(config.dataDir, jobUser !== null);
   const disk = new DiskGuard(config.dataDir, config.minFreeDiskBytes);
   folders.clearStaging();
   const python = resolvePython(config.pythonBin); // awaited with the capacity probe below
@@ -84,6 +87,7 @@ async function startLocked(
   const registry = new ProcessRegistry(runtime.builtinProcessDir, config.processDir);
   const nodeId = ensureNodeId(config.dataDir);
   const token = ensureToken(config.dataDir, config.godPasswordSha256);
+  if (jobUser) isolateJobs(config, folders, runtime, jobUser); // after the token and the db exist
   const [capacity, interpreter] = await Promise.all([
     detectCapacity({ nvidiaSmi: config.nvidiaSmi }),
     python,

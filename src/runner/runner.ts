@@ -4,9 +4,12 @@
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import type { ExitCause } from "../jobs/policy.ts";
 import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
+import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
+import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
 import type { Runtime } from "./runtime.ts";
+import { sandboxed } from "./sandbox.ts";
 import type { WarmChild } from "./warm-pool.ts";
 
 // The cause type is the policy's (one definition); the runner only reports it.
@@ -203,6 +206,16 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     closeSync(logFd);
     return notStarted("exception", command.error);
   }
+  if (runtime.jobUser) {
+    try {
+      openJobFolder(request.cwd, runtime.jobUser);
+    } catch (error) {
+      note(`cannot open the job's folder to ${runtime.jobUser.name}: ${(error as Error).message}`);
+      closeSync(logFd);
+      if (request.warm) killGroup(request.warm.pgid);
+      return notStarted("spawn", `The job's folder could not be prepared: ${(error as Error).message}`);
+    }
+  }
   let proc: ReturnType<typeof Bun.spawn>;
   // A warm child's output reaches the log through the daemon (pipes); a cold one writes the file.
   let output: Promise<void> | null = null;
@@ -212,14 +225,20 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     output = request.warm.output;
   } else {
     try {
-      proc = Bun.spawn(command.argv, {
+      const launch = asJobUser(
+        runtime.jobUser,
+        sandboxed(runtime.sandbox, request.cwd, command.argv),
+        childEnv(command.env, request.spec, request.env),
+      );
+      proc = Bun.spawn(launch.argv, {
         cwd: request.cwd,
-        env: childEnv(command.env, request.spec, request.env),
+        env: launch.env,
         stdio: ["pipe", logFd, logFd, "pipe"],
         detached: true,
       });
     } catch (error) {
       note(`cannot start the job: ${(error as Error).message}`);
+      if (runtime.jobUser) closeJobFolder(request.cwd);
       closeSync(logFd);
       return notStarted("spawn", `The job could not be started: ${(error as Error).message}`);
     }
@@ -300,6 +319,8 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     // Whatever the script started and left behind goes with it (invariant 6); this also closes
     // any copy of fd 3 a grandchild held, so the channel below reaches its end.
     killGroup(pgid);
+    // Nothing of the job runs now (bar a process that left its group): its folder closes again.
+    if (runtime.jobUser) closeJobFolder(request.cwd);
     const pipes = Promise.all([
       channel.catch((error) => note(`channel read failed: ${(error as Error).message}`)),
       output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),

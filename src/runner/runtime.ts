@@ -3,10 +3,12 @@
 // start. Also how to start the runtime: the compiled binary runs scripts with itself as Bun
 // (BUN_BE_BUN=1), a dev checkout with bun; .py scripts run with the Python resolved at start.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { builtinProcesses, harnessSource, pythonFiles } from "../generated/embedded.ts";
+import type { JobUser } from "./job-user.ts";
 import type { PythonInterpreter } from "./python.ts";
+import type { Sandbox } from "./sandbox.ts";
 
 export interface Runtime {
   /** argv prefix that runs a script file: [bun, "--no-install"] (no auto-install: no code from the network). */
@@ -22,6 +24,10 @@ export interface Runtime {
     /** Resolved once at start (resolvePython); null until then. */
     interpreter: PythonInterpreter | null;
   };
+  /** Who job processes run as (JOB_USER, set at start); unset: the daemon's own user. */
+  jobUser?: JobUser | null;
+  /** JOB_SANDBOX=bwrap, set at start: each job in a sandbox that shows only its own folder. */
+  sandbox?: Sandbox | null;
 }
 
 function writeIfChanged(path: string, content: string): void {
@@ -40,6 +46,19 @@ function writeFolder(dir: string, files: readonly { path: string; source: string
   }
 }
 
+/**
+ * Folders 0755, files 0644 whatever the daemon's umask (systemd's UMask=0027): a job running as
+ * JOB_USER reads them as "other". Nothing here is secret: it all ships inside the binary.
+ */
+function makeReadable(path: string): void {
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) makeReadable(child);
+    else if (entry.isFile()) chmodSync(child, 0o644);
+  }
+  chmodSync(path, 0o755);
+}
+
 export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter | null = null): Runtime {
   const dir = join(dataDir, "runtime");
   const processDir = join(dir, "process");
@@ -52,6 +71,7 @@ export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter |
   const hash = createHash("sha256").update(harnessSource).digest("hex").slice(0, 12);
   const harnessPath = join(dir, `harness-${hash}.js`);
   writeIfChanged(harnessPath, harnessSource);
+  makeReadable(dir);
   const compiled = Bun.main.startsWith("/$bunfs/");
   return {
     command: [process.execPath, "--no-install"],

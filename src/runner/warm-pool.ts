@@ -5,6 +5,7 @@
 // Python jobs start cold (the harness here is the TS one).
 import { writeSync } from "node:fs";
 import type { Subprocess } from "bun";
+import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
 import type { Runtime } from "./runtime.ts";
 
@@ -45,13 +46,19 @@ export class WarmPool {
 
   /** Starts a warm child for the slot unless it has a live one; `slotEnv` pins its GPU. */
   fill(slotId: string, slotEnv: Record<string, string>): void {
-    if (this.closed) return;
+    // A sandbox is made for one job folder: a child started before its job cannot have one.
+    if (this.closed || this.runtime.sandbox) return;
     const current = this.idle.get(slotId);
     if (current && current.proc.exitCode === null && current.proc.signalCode === null) return;
     try {
-      const proc = Bun.spawn([...this.runtime.command, this.runtime.harnessPath], {
+      const launch = asJobUser(this.runtime.jobUser, [...this.runtime.command, this.runtime.harnessPath], {
+        ...this.env,
+        ...this.runtime.env,
+        ...slotEnv,
+      });
+      const proc = Bun.spawn(launch.argv, {
         cwd: this.runtime.builtinProcessDir,
-        env: { ...this.env, ...this.runtime.env, ...slotEnv },
+        env: launch.env,
         stdio: ["pipe", "pipe", "pipe", "pipe"],
         detached: true,
       });

@@ -23,7 +23,11 @@ export class JobFolders {
   readonly root: string;
   readonly staging: string;
 
-  constructor(dataDir: string) {
+  /** @param closed job folders are made 0700 (JOB_USER: only an attempt opens one, storage/job-access.ts). */
+  constructor(
+    dataDir: string,
+    private readonly closed = false,
+  ) {
     this.root = join(dataDir, "jobs");
     this.staging = join(this.root, ".staging");
     mkdirSync(this.staging, { recursive: true });
@@ -55,6 +59,7 @@ export class JobFolders {
   /** A fresh staging folder for a submission; `commit` moves it into place. */
   stage(uuid: string): Stage {
     const dir = join(this.staging, uuid);
+    if (this.closed) mkdirSync(dir, { mode: 0o700 });
     mkdirSync(join(dir, "inputs"), { recursive: true });
     mkdirSync(join(dir, "outputs"), { recursive: true });
     mkdirSync(join(dir, "script"), { recursive: true });

@@ -48,14 +48,23 @@ export function isolateJobs(config: Config, folders: JobFolders, runtime: Runtim
   for (const uuid of folders.jobDirs()) closeJobFolder(folders.dir(uuid));
   runtime.jobUser = user;
 
-  const needed = [runtime.harnessPath, runtime.python.harnessPath, runtime.builtinProcessDir];
+  // "+path": must be executable (a folder: passable); others readable. The Python interpreter is
+  // resolved later: a PYTHON_BIN the job user cannot run fails .py jobs only, with setpriv's error.
+  const needed = [
+    `+${folders.root}`,
+    `+${runtime.command[0]}`,
+    runtime.harnessPath,
+    runtime.python.harnessPath,
+    runtime.builtinProcessDir,
+  ];
   const probe = Bun.spawnSync(
     [
       ...user.prefix,
       "/bin/sh",
       "-c",
-      'for p in "$@"; do [ -r "$p" ] || { echo "$p"; exit 1; }; done; [ -x "$0" ] || echo "$0"',
-      folders.root,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion, not a JS template.
+      'for p in "$@"; do case $p in +*) [ -x "${p#+}" ] ;; *) [ -r "$p" ] ;; esac || { echo "${p#+}"; exit 1; }; done',
+      "probe",
       ...needed,
     ],
     { stdout: "pipe", stderr: "pipe", env: {} },

@@ -5,6 +5,11 @@ import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { createApp } from "../src/api/app.ts";
+import { protectedRoutes } from "../src/api/auth.ts";
+import type { ApiDeps } from "../src/api/deps.ts";
+import { EventBus } from "../src/events/bus.ts";
+import { silentLogger } from "../src/log/logger.ts";
 import { startTestDaemon, type TestDaemon, TOKEN, TOKEN_SHA256, tempDir } from "./helpers/daemon.ts";
 
 const UUID = "0b8e5b9a-2c4d-4f6e-9a1b-3c5d7e9f1a2b";
@@ -51,6 +56,66 @@ describe("protected routes", () => {
 
   test.each(PROTECTED)("%s %s with a wrong token is a 401 Invalid token", async (method, path) => {
     await expectUnauthorized(await request(method, path, { "x-api-key": "wrong-token" }));
+  });
+
+  test("every route documented as protected answers 401 without a key (HEAD too, and percent-encoded paths)", async () => {
+    const doc = (await (await fetch(`${d.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { security?: unknown[] }>>;
+    };
+    const checked: string[] = [];
+    for (const [template, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        if (!operation.security?.length) continue;
+        const path = template
+          .replace("{uuid}", UUID)
+          .replace("{path}", "sub/out.glb")
+          .replace("{name}", "sleep");
+        expect(path).not.toContain("{"); // every parameter got a value
+        const verbs = method === "get" ? ["GET", "HEAD"] : [method.toUpperCase()];
+        for (const verb of verbs) {
+          const res = await request(verb, path);
+          expect({ verb, path, status: res.status }).toEqual({ verb, path, status: 401 });
+          checked.push(`${verb} ${template}`);
+        }
+      }
+    }
+    expect(checked.length).toBeGreaterThanOrEqual(15);
+    // The same routes reached through percent-encoded or trailing-slash spellings.
+    for (const path of ["/job%73", "/jobs/", `/jobs/${UUID}/detail%73`, "/queue%73", "/%6Aobs"]) {
+      const res = await request("GET", path);
+      expect({ path, status: res.status }).toEqual({ path, status: res.status === 404 ? 404 : 401 });
+    }
+  });
+
+  test("every route the app serves is documented as protected, or is one of the public ones", () => {
+    const app = createApp({
+      bus: new EventBus(),
+      tokenSha256: TOKEN_SHA256,
+      version: "0",
+      logger: silentLogger,
+    } as unknown as ApiDeps);
+    const documented = protectedRoutes(app.openAPIRegistry);
+    const PUBLIC = new Set([
+      "GET /",
+      "GET /health",
+      "GET /metrics",
+      "GET /openapi.json",
+      "GET /docs",
+      "GET /redoc",
+      "GET /processes",
+      "GET /processes/:name",
+    ]);
+    const routes = app.routes.filter((r) => r.method !== "ALL");
+    for (const { method, path } of routes) {
+      const sample = path.replace(":uuid", UUID).replace(":path{.+}", "a/b.txt").replace(":name", "sleep");
+      const isProtected = documented.some((rule) => rule.method === method && rule.pattern.test(sample));
+      const isPublic = PUBLIC.has(`${method} ${path}`) || /^\/(docs|redoc)\/assets\//.test(path);
+      expect({ route: `${method} ${path}`, covered: isProtected || isPublic }).toEqual({
+        route: `${method} ${path}`,
+        covered: true,
+      });
+    }
+    expect(routes.length).toBeGreaterThanOrEqual(20);
   });
 
   test("an empty token, the token's hash itself, or the token in another header are refused", async () => {

@@ -1,7 +1,7 @@
 // The HTTP API: the original's routes and shapes on Hono, every route described for OpenAPI.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
-import { requireApiKey } from "./auth.ts";
+import { apiKeyWhereDeclared } from "./auth.ts";
 import type { ApiDeps } from "./deps.ts";
 import { badRequest, clientError, envelope, errorResponse } from "./errors.ts";
 import { registerBackendRoutes } from "./routes/backend.ts";
@@ -85,13 +85,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
     });
   });
 
-  const auth = requireApiKey(deps.tokenSha256);
-  app.use("/jobs", auth);
-  app.use("/jobs/*", auth);
-  app.use("/queues", auth);
-  app.use("/slots", auth);
-  app.use("/events", auth);
-  app.use("/backend/*", auth);
+  app.use("*", apiKeyWhereDeclared(app.openAPIRegistry, deps.tokenSha256));
 
   registerProcessRoutes(app, deps);
   registerJobRoutes(app, deps);

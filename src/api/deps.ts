@@ -1,4 +1,5 @@
-// What the HTTP layer needs from the rest of the daemon, and nothing more.
+// What the HTTP layer needs from the rest of the daemon, and nothing more: the methods the routes
+// call, named here (the API owns this interface; the daemon's classes satisfy it).
 import type { JobService } from "../daemon/job-service.ts";
 import type { OutputArchives } from "../daemon/output-archives.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -10,18 +11,21 @@ import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { DiskState } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
+import type { QueueStatusCount } from "../store/stats-store.ts";
 
 export interface ApiDeps {
   version: string;
   /** Lowercase hex SHA-256 of the API token. */
   tokenSha256: string;
-  store: JobStore;
-  folders: JobFolders;
-  registry: ProcessRegistry;
-  jobs: JobService;
-  scheduler: Scheduler;
-  archives: OutputArchives;
+  store: Pick<JobStore, "get" | "list" | "attemptsOf" | "childrenOf">;
+  folders: Pick<JobFolders, "listOutputs" | "logFile" | "outputsDir">;
+  registry: Pick<ProcessRegistry, "get" | "names" | "source">;
+  jobs: Pick<JobService, "assertRoomFor" | "limits" | "openStage" | "submit">;
+  scheduler: Pick<Scheduler, "cancel" | "queues" | "runningCount" | "runningOn" | "slots">;
+  archives: Pick<OutputArchives, "fetch">;
   capacity: Capacity;
+  /** Jobs per queue and status (store/stats-store.ts), for the metrics. */
+  jobCounts(): QueueStatusCount[];
   /** The data disk's state now (free space, under MIN_FREE_DISK, a write refused for lack of space). */
   disk(): DiskState;
   bus: EventBus;

@@ -38,8 +38,11 @@ export class Cleanup {
 
   constructor(
     private readonly settings: CleanupSettings,
-    private readonly store: JobStore,
-    private readonly folders: JobFolders,
+    private readonly store: Pick<
+      JobStore,
+      "filesToClean" | "markFilesCleaned" | "finishedBefore" | "deleteFinished" | "knownUuids"
+    >,
+    private readonly folders: Pick<JobFolders, "dir" | "jobDirs" | "remove">,
     private readonly logger: Logger,
     /** Jobs whose folder is in use by the daemon itself (an archive being built). */
     private readonly busy: (uuid: string) => boolean = () => false,

@@ -19,6 +19,7 @@ import { JobFolders } from "../storage/job-folders.ts";
 import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
 import { openDatabase } from "../store/db.ts";
 import { JobStore } from "../store/job-store.ts";
+import { StatsStore } from "../store/stats-store.ts";
 import { VERSION } from "../version.ts";
 import { Cleanup } from "./cleanup.ts";
 import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
@@ -134,6 +135,7 @@ async function startLocked(
     () => disk.state().full,
   );
   const archives = new OutputArchives(folders, logger);
+  const stats = new StatsStore(db);
   const cleanup = new Cleanup(
     {
       enabled: config.cleanupEnabled,
@@ -160,6 +162,7 @@ async function startLocked(
     archives,
     capacity,
     disk: () => disk.state(),
+    jobCounts: () => stats.countsByQueueAndStatus(),
     bus,
     logger,
     defaults,

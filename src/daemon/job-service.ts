@@ -34,9 +34,10 @@ export interface UploadLimits {
 
 export class JobService {
   constructor(
-    private readonly store: JobStore,
-    private readonly folders: JobFolders,
-    private readonly scheduler: Scheduler,
+    private readonly store: Pick<JobStore, "insert">,
+    private readonly folders: Pick<JobFolders, "root" | "stage" | "remove">,
+    /** Why a queue would wait (stored on the row), and the wake-up after an insert. */
+    private readonly scheduler: Pick<Scheduler, "waitReason" | "notify">,
     private readonly logger: Logger,
     private readonly nodeId: string,
     readonly limits: UploadLimits,

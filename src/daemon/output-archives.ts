@@ -2,14 +2,26 @@
 // process), a few at a time, and keeps it as <job>/archives/<uuid>.zip. The API asks `request`
 // and answers 425 until the archive is ready, as the original did; unlike the original, a build
 // that died with the daemon is simply started again (no state file to go stale).
-import { existsSync } from "node:fs";
+import { existsSync, type Stats } from "node:fs";
+import { stat } from "node:fs/promises";
+import { isTerminal } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import { writeZip } from "../storage/output-archive.ts";
+import type { JobRow } from "../store/schema.ts";
 
 /** Builds run at once; more wait their turn. */
 const CONCURRENT_BUILDS = 2;
+
+/** What a client asking for a job's zip gets: the file, a wait (with when to ask again), or the build's failure. */
+export type ArchiveAnswer =
+  | { kind: "file"; path: string; info: Stats }
+  | { kind: "wait"; message: string; retryAfterS: number }
+  | { kind: "failed"; error: Error };
+
+/** How long a request waits for a build in progress before answering "ask again". */
+const ARCHIVE_WAIT_MS = 1000;
 
 export type ArchiveState =
   | { state: "ready"; path: string }
@@ -44,6 +56,32 @@ export class OutputArchives {
     const build = this.build(uuid, path).finally(() => this.building.delete(uuid));
     this.building.set(uuid, build);
     return { state: "building", started: true };
+  }
+
+  /**
+   * The zip of a job's outputs for a client: only once the job is finished; a build is started
+   * (or, with `repack`, started again) and waited for up to a second, so a small job's zip comes
+   * in one request.
+   */
+  async fetch(job: Pick<JobRow, "uuid" | "status">, repack: boolean): Promise<ArchiveAnswer> {
+    if (!isTerminal(job.status)) {
+      return { kind: "wait", message: `Job '${job.uuid}' is not finished yet`, retryAfterS: 5 };
+    }
+    let state = this.request(job.uuid, repack);
+    if (state.state === "building") {
+      await this.settle(job.uuid, ARCHIVE_WAIT_MS);
+      state = this.request(job.uuid);
+    }
+    if (state.state === "failed") return { kind: "failed", error: state.error };
+    const busy = `Archive task for job '${job.uuid}' is already running`;
+    if (state.state === "building") {
+      const message = state.started ? `Archive task created for job '${job.uuid}' outputs` : busy;
+      return { kind: "wait", message, retryAfterS: 1 };
+    }
+    // A repack by another request may have removed it meanwhile.
+    const info = await stat(state.path).catch(() => null);
+    if (!info) return { kind: "wait", message: busy, retryAfterS: 1 };
+    return { kind: "file", path: state.path, info };
   }
 
   isBuilding(uuid: string): boolean {

@@ -64,6 +64,19 @@ interface Running {
   resumeWith: Reply | null;
 }
 
+export interface QueueState {
+  name: string;
+  waiting: number;
+  running: number;
+  /** Slots whose own queue this is, and how many of them run a job now. */
+  slots: number;
+  busy: number;
+  /** Every slot that takes this queue's work. */
+  servedBy: string[];
+  oldestWaitS: number | null;
+  waitReason: string | null;
+}
+
 export interface SchedulerLimits {
   /** Per-job memory limit in KB by queue; `default` for queues not listed; 0 = unlimited. */
   memoryKb: { default: number; byQueue: Record<string, number> };
@@ -154,6 +167,31 @@ export class Scheduler {
     return running
       ? { uuid: running.job.uuid, attempt: running.attempt.number, since: running.attempt.startedAt }
       : null;
+  }
+
+  /**
+   * Every queue a slot serves or a job waits on: its waiting and running jobs, its own slots and
+   * how many are busy, every slot that takes its work, its oldest wait and why its jobs wait.
+   */
+  queues(): QueueState[] {
+    const { slots } = this.deps;
+    const stats = new Map(this.deps.store.queueStats().map((s) => [s.queue, s]));
+    const names = [...new Set([...slots.map((s) => s.queue), ...stats.keys()])].sort();
+    const now = this.deps.now();
+    return names.map((name) => {
+      const stat = stats.get(name);
+      const own = slots.filter((s) => s.queue === name);
+      return {
+        name,
+        waiting: stat?.waiting ?? 0,
+        running: stat?.running ?? 0,
+        slots: own.length,
+        busy: own.filter((s) => this.busy.has(s.id)).length,
+        servedBy: slots.filter((s) => s.serves.includes(name)).map((s) => s.id),
+        oldestWaitS: stat?.oldestWaitingAt ? (now - stat.oldestWaitingAt) / 1000 : null,
+        waitReason: stat?.waiting ? this.waitReason(name) : null,
+      };
+    });
   }
 
   servesQueue(queue: string): boolean {

@@ -2,6 +2,7 @@
 // Shape: {status, result, traceback, children, parent_id, task_id, date_done}.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { isTerminal, JobStatus } from "../../jobs/states.ts";
+import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import { errorResponses, UuidParam } from "../schemas.ts";
@@ -26,7 +27,7 @@ export function registerBackendRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       path: "/backend/get_task_meta/{uuid}",
       tags: ["backend"],
       summary: "The job as the original's Celery task meta (status, result, traceback, children, ...)",
-      security: [{ ApiKey: [] }],
+      security: API_KEY,
       request: { params: UuidParam },
       responses: {
         200: { description: "The task meta", content: { "application/json": { schema: TaskMeta } } },

@@ -1,12 +1,13 @@
 // Cancel, and the scheduler's views: what each queue holds and what each slot runs.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { JobStatus } from "../../jobs/states.ts";
+import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { ErrorEnvelope, errorResponses, JobState, UuidParam } from "../schemas.ts";
 import { isoTime, jobState } from "../views.ts";
 
-const security = [{ ApiKey: [] }];
+const security = API_KEY;
 
 const QueueView = z
   .object({
@@ -104,24 +105,16 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       },
     }),
     (c) => {
-      const slots = deps.scheduler.slots;
-      const stats = new Map(deps.store.queueStats().map((s) => [s.queue, s]));
-      const names = [...new Set([...slots.map((s) => s.queue), ...stats.keys()])].sort();
-      const now = Date.now();
-      const queues = names.map((name) => {
-        const stat = stats.get(name);
-        const own = slots.filter((s) => s.queue === name);
-        return {
-          name,
-          waiting: stat?.waiting ?? 0,
-          running: stat?.running ?? 0,
-          slots: own.length,
-          busy: own.filter((s) => deps.scheduler.runningOn(s.id) !== null).length,
-          served_by: slots.filter((s) => s.serves.includes(name)).map((s) => s.id),
-          oldest_wait_s: stat?.oldestWaitingAt ? (now - stat.oldestWaitingAt) / 1000 : null,
-          wait_reason: stat?.waiting ? deps.scheduler.waitReason(name) : null,
-        };
-      });
+      const queues = deps.scheduler.queues().map((q) => ({
+        name: q.name,
+        waiting: q.waiting,
+        running: q.running,
+        slots: q.slots,
+        busy: q.busy,
+        served_by: q.servedBy,
+        oldest_wait_s: q.oldestWaitS,
+        wait_reason: q.waitReason,
+      }));
       return c.json({ queues }, 200);
     },
   );

@@ -7,6 +7,7 @@ import { streamSSE } from "hono/streaming";
 import type { JobEvent } from "../../events/bus.ts";
 import { isTerminal } from "../../jobs/states.ts";
 import type { JobRow } from "../../store/schema.ts";
+import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { notFound } from "../errors.ts";
 import { errorResponses, UUID_V4 } from "../schemas.ts";
@@ -76,7 +77,7 @@ export function registerEventRoutes(
         "`status` ({job, from, to, queue, attempt_id, detail, at}), `progress` ({job, progress, step, steps, at}), " +
         "`end` (with `?job=`: the job is finished; the stream closes). A `: keepalive` comment is sent every 15 s " +
         "of silence. Events are live only: there is no replay on reconnect; read the job's details for its state.",
-      security: [{ ApiKey: [] }],
+      security: API_KEY,
       request: { query: EventsQuery },
       responses: {
         200: {

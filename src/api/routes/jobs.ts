@@ -1,9 +1,10 @@
 // Reading jobs, as the original: list, state, details, outputs and output downloads. Plus submit.
 import { stat } from "node:fs/promises";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { isTerminal, JobStatus } from "../../jobs/states.ts";
+import { JobStatus } from "../../jobs/states.ts";
 import { isOwnFile, resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
 import type { JobRow } from "../../store/schema.ts";
+import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { fileResponse } from "../download.ts";
 import { ApiError, badRequest, clientError, notFound } from "../errors.ts";
@@ -22,7 +23,7 @@ import {
 import { jobDetails, jobState } from "../views.ts";
 import { submitJob } from "./submit.ts";
 
-const security = [{ ApiKey: [] }];
+const security = API_KEY;
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { "application/json": { schema } },
@@ -57,9 +58,6 @@ function requireFiles(job: JobRow): void {
     );
   }
 }
-
-/** How long a request for the archive waits for a build before answering 425. */
-const ARCHIVE_WAIT_MS = 1000;
 
 const fileContent = (description: string, type: string) => ({
   description,
@@ -183,33 +181,14 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     async (c) => {
       const job = requireJob(deps, c.req.valid("param").uuid);
       requireFiles(job);
-      if (!isTerminal(job.status)) {
-        throw new ApiError(425, `Job '${job.uuid}' is not finished yet`, { "Retry-After": "5" });
-      }
       const repack = ["true", "1"].includes(c.req.valid("query").repack ?? "");
-      let state = deps.archives.request(job.uuid, repack);
-      if (state.state === "building") {
-        await deps.archives.settle(job.uuid, ARCHIVE_WAIT_MS);
-        state = deps.archives.request(job.uuid);
+      const answer = await deps.archives.fetch(job, repack);
+      if (answer.kind === "failed")
+        throw clientError(answer.error) ?? new ApiError(500, answer.error.message);
+      if (answer.kind === "wait") {
+        throw new ApiError(425, answer.message, { "Retry-After": String(answer.retryAfterS) });
       }
-      if (state.state === "failed") {
-        throw clientError(state.error) ?? new ApiError(500, state.error.message);
-      }
-      if (state.state === "building") {
-        throw new ApiError(
-          425,
-          state.started
-            ? `Archive task created for job '${job.uuid}' outputs`
-            : `Archive task for job '${job.uuid}' is already running`,
-          { "Retry-After": "1" },
-        );
-      }
-      const info = await stat(state.path).catch(() => null);
-      if (!info)
-        throw new ApiError(425, `Archive task for job '${job.uuid}' is already running`, {
-          "Retry-After": "1",
-        });
-      return fileResponse(c.req.raw, state.path, info, `${job.uuid}.zip`) as never;
+      return fileResponse(c.req.raw, answer.path, answer.info, `${job.uuid}.zip`) as never;
     },
   );
 

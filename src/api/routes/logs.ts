@@ -2,19 +2,15 @@
 // notes), from a byte offset. Plain: the bytes from `offset` to the current end, with the offset to
 // ask for next in X-Log-Offset. `follow=true`: Server-Sent Events that tail the file until the job
 // is finished, then drain it and end.
-import { open, stat } from "node:fs/promises";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { isTerminal } from "../../jobs/states.ts";
+import { followLog, logSize } from "../../storage/job-log.ts";
+import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { ApiError, badRequest, notFound } from "../errors.ts";
 import { ErrorEnvelope, errorResponses, UuidParam } from "../schemas.ts";
 import { SSE_DEFAULTS, type SseOptions, SseSender } from "./sse.ts";
-
-/** How often a followed log is checked for new bytes. */
-const FOLLOW_POLL_MS = 200;
-/** The most bytes one `log` event carries. */
-const CHUNK_BYTES = 256 * 1024;
 
 const LogQuery = z.object({
   offset: z.coerce.number().int().min(0).optional().openapi({
@@ -24,44 +20,6 @@ const LogQuery = z.object({
     description: "true: a Server-Sent Events stream that tails the log until the job is finished",
   }),
 });
-
-/** Bytes of the file from `start`, at most `max`; empty when the file does not exist yet. */
-async function readRange(path: string, start: number, max: number): Promise<Uint8Array<ArrayBuffer>> {
-  const handle = await open(path, "r").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return null;
-    throw error;
-  });
-  if (!handle) return new Uint8Array(0);
-  try {
-    const buffer = new Uint8Array(max);
-    const { bytesRead } = await handle.read(buffer, 0, max, start);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * How many leading bytes of `bytes` end on a whole UTF-8 character, so that a follower never
- * splits one across two events (the rest comes with the next read).
- */
-export function wholeUtf8Length(bytes: Uint8Array): number {
-  const n = bytes.length;
-  // Walk back over at most 3 continuation bytes to the lead byte of the last character.
-  for (let back = 1; back <= Math.min(4, n); back++) {
-    const byte = bytes[n - back]!;
-    if ((byte & 0xc0) === 0x80) continue;
-    const need = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
-    return need > back ? n - back : n;
-  }
-  return n;
-}
-
-const sizeOf = (path: string) =>
-  stat(path).then(
-    (s) => s.size,
-    () => 0,
-  );
 
 export function registerLogRoutes(app: OpenAPIHono, deps: ApiDeps, options: SseOptions = SSE_DEFAULTS): void {
   app.openapi(
@@ -75,7 +33,7 @@ export function registerLogRoutes(app: OpenAPIHono, deps: ApiDeps, options: SseO
         "`X-Log-Size` and `X-Job-Status`. With `follow=true`: Server-Sent Events `log` ({offset, next, text}, " +
         "id = next, so a reconnect with Last-Event-ID resumes) until the job is finished, then `end` ({status, offset}). " +
         "The log is capped per job (JOB_LOG_MAX_BYTES): a job that writes more is stopped with an error.",
-      security: [{ ApiKey: [] }],
+      security: API_KEY,
       request: { params: UuidParam, query: LogQuery },
       responses: {
         200: {
@@ -113,7 +71,7 @@ export function registerLogRoutes(app: OpenAPIHono, deps: ApiDeps, options: SseO
           throw badRequest(`Last-Event-ID must be a byte offset, got '${lastEventId}'`);
         offset = Number(lastEventId);
       }
-      const size = await sizeOf(path);
+      const size = await logSize(path);
       if (offset > size) {
         throw new ApiError(416, `The offset ${offset} is past the end of the log (${size} bytes)`, {
           "Content-Range": `bytes */${size}`,
@@ -139,38 +97,26 @@ export function registerLogRoutes(app: OpenAPIHono, deps: ApiDeps, options: SseO
         const unsubscribe = deps.bus.subscribe((event) => {
           if (event.job === uuid && event.type === "status" && isTerminal(event.to)) finished = event.to;
         });
-        const decoder = new TextDecoder();
-        let position = offset;
-        /** Sends what the file holds past `position`; `final`: a cut character at the end goes too. */
-        const drain = async (final: boolean): Promise<void> => {
-          while (sender.open) {
-            const bytes = await readRange(path, position, CHUNK_BYTES);
-            const whole = final ? bytes.length : wholeUtf8Length(bytes);
-            if (whole === 0) return;
-            const next = position + whole;
-            const text = decoder.decode(bytes.subarray(0, whole), { stream: !final });
-            sender.send({
-              event: "log",
-              id: String(next),
-              data: JSON.stringify({ offset: position, next, text }),
-            });
-            position = next;
-            // One chunk in flight at a time: a slow client never makes the daemon hold the whole log.
-            await sender.flushed();
-          }
-        };
         const tail = (async () => {
+          const log = followLog(
+            path,
+            offset,
+            () => finished,
+            () => sender.open,
+          );
           while (sender.open) {
-            // Read the flag before draining: bytes written before the job ended are then all read.
-            const ended = finished;
-            await drain(ended !== null);
-            if (ended !== null) {
-              sender.send({ event: "end", data: JSON.stringify({ status: ended, offset: position }) });
+            const step = await log.next();
+            if (step.done) {
+              if (step.value) sender.send({ event: "end", data: JSON.stringify(step.value) });
               sender.end();
               break;
             }
-            await Bun.sleep(FOLLOW_POLL_MS);
+            const chunk = step.value;
+            sender.send({ event: "log", id: String(chunk.next), data: JSON.stringify(chunk) });
+            // One chunk in flight at a time: a slow client never makes the daemon hold the whole log.
+            await sender.flushed();
           }
+          await log.return(null);
         })();
         try {
           await sender.run();

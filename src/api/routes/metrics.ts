@@ -4,16 +4,14 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import { httpMetrics } from "../../metrics/http.ts";
 import { DaemonMetrics } from "../../metrics/metrics.ts";
-import { StatsStore } from "../../store/stats-store.ts";
 import type { ApiDeps } from "../deps.ts";
 
 /** Creates the daemon's metrics, counts every request from here on, and serves GET /metrics. */
 export function registerMetrics(app: OpenAPIHono, deps: ApiDeps): DaemonMetrics {
-  const stats = new StatsStore(deps.store.db);
   const metrics = new DaemonMetrics({
     version: deps.version,
     bus: deps.bus,
-    jobCounts: () => stats.countsByQueueAndStatus(),
+    jobCounts: () => deps.jobCounts(),
     slots: () => deps.scheduler.slots,
     isBusy: (slotId) => deps.scheduler.runningOn(slotId) !== null,
     requestedAt: (uuid) => deps.store.get(uuid)?.requestedAt ?? null,

@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import type { ExitCause } from "../jobs/policy.ts";
 import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
+import { classifyExit, type KillCause } from "./classify.ts";
 import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
@@ -14,9 +15,6 @@ import type { WarmChild } from "./warm-pool.ts";
 
 // The cause type is the policy's (one definition); the runner only reports it.
 export type { ExitCause } from "../jobs/policy.ts";
-
-/** Why the runner kills a job: its time, memory or log limit, a cancel, or the daemon's stop. */
-type KillCause = "revoked" | "timeout" | "memory" | "log" | "stop";
 
 /** How often the log size is checked against its cap. */
 const LOG_CHECK_MS = 1000;
@@ -161,16 +159,6 @@ async function readChannel(
     take(chunk.subarray(start));
   }
   endLine();
-}
-
-/**
- * The script's error as text. The harness sends strings, but a script can write its own lines on
- * fd 3: anything else here would make the attempt's end throw and keep its slot.
- */
-function errorText(thrown: Extract<ChildMessage, { t: "error" }>): string {
-  const text = (value: unknown, fallback: string) =>
-    typeof value === "string" && value !== "" ? value : fallback;
-  return text(thrown.stack, `${text(thrown.name, "Error")}: ${text(thrown.message, "(no message)")}`);
 }
 
 /** An attempt that ended before it could start (no process): `error` says why. */
@@ -338,46 +326,19 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       peakRssKb,
       durationMs: performance.now() - started,
     };
-    let outcome: RunResult;
-    const reported = result as { value: unknown } | null;
-    const thrown = scriptError as Extract<ChildMessage, { t: "error" }> | null;
-    if (killedFor === "timeout") {
-      outcome = {
-        ...base,
-        cause: "timeout",
-        error: `Time limit exceeded: the job ran longer than ${request.timeLimitS} s and was killed`,
-      };
-    } else if (killedFor === "memory") {
-      outcome = {
-        ...base,
-        cause: "memory",
-        error: `Memory limit exceeded: the job's processes used ${overLimitKb} KB (limit ${request.memory?.limitKb} KB) and were killed`,
-      };
-    } else if (killedFor === "log") {
-      outcome = {
-        ...base,
-        cause: "log",
-        error: `The job's log grew past ${request.logMaxBytes} bytes (JOB_LOG_MAX_BYTES) and the job was stopped`,
-      };
-    } else if (killedFor === "revoked") {
-      outcome = { ...base, cause: "revoked", error: "The job was cancelled" };
-    } else if (thrown) {
-      outcome = { ...base, cause: "exception", error: errorText(thrown) };
-    } else if (reported && exitCode === 0) {
-      outcome = { ...base, cause: "success", result: reported.value };
-    } else if (signal) {
-      outcome = {
-        ...base,
-        cause: "signal",
-        error: `The job's process was killed by ${signal} (see the job log)`,
-      };
-    } else {
-      outcome = {
-        ...base,
-        cause: "exit",
-        error: `The job's process exited with code ${exitCode} without reporting a result (see the job log)`,
-      };
-    }
+    const outcome: RunResult = {
+      ...base,
+      ...classifyExit({
+        killedFor,
+        thrown: scriptError,
+        reported: result,
+        exitCode,
+        signal,
+        timeLimitS: request.timeLimitS,
+        memory: { usedKb: overLimitKb, limitKb: request.memory?.limitKb },
+        logMaxBytes: request.logMaxBytes,
+      }),
+    };
     note(
       `attempt ${request.spec.attempt} ended: ${outcome.cause}${outcome.error ? ` (${outcome.error.split("\n")[0]})` : ""}`,
     );

@@ -162,7 +162,14 @@ if __name__ == '__main__':
     });
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    expect(stdout).toBe("[task step 1/1] Working\nresult {'progress': 100, 'result': 42} True\n");
+    // The child's result, wrapped in its task meta (name, times, steps), as under the daemon.
+    const time = "'\\d{4}-[^']+\\+00:00'";
+    const meta = `\\{'shadow_name': None, 'time_info': \\{'request': ${time}, 'started': ${time}, 'stopped': ${time}\\}`;
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\[task step 1/1\\] Working\nresult ${meta}, 'progress': 100, 'steps': \\[\\], 'result': 42\\} True\n$`,
+      ),
+    );
     expect(readFileSync(join(work, "out.txt"), "utf8")).toBe("ok");
   });
 });

@@ -1,19 +1,10 @@
 // Turns stored rows into the original's JSON shapes.
+import { errorHeadline } from "../jobs/error-headline.ts";
 import type { AttemptRow, JobRow } from "../store/schema.ts";
 
 /** ISO time with an explicit +00:00 offset (Python's fromisoformat before 3.11 rejects "Z"). */
 export function isoTime(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString().replace("Z", "+00:00");
-}
-
-/** The first line; of a Python traceback, its last line (the exception), which says what failed. */
-function firstLine(text: string | null): string | null {
-  if (text === null) return null;
-  if (text.startsWith("Traceback (most recent call last):")) {
-    const last = text.trimEnd().split("\n").pop();
-    if (last && !last.startsWith(" ")) return last;
-  }
-  return text.split("\n")[0] ?? text;
 }
 
 export function jobState(job: JobRow) {
@@ -22,14 +13,14 @@ export function jobState(job: JobRow) {
     name: job.name,
     status: job.status,
     progress: job.progress,
-    error: firstLine(job.error),
+    error: errorHeadline(job.error),
   };
 }
 
 export function jobDetails(job: JobRow, attempts: AttemptRow[], children: JobRow[]) {
   return {
     ...jobState(job),
-    // The state's error is the first line; details carry the whole text (the stack, for a script error).
+    // The state's error is its headline; details carry the whole text (the stack, for a script error).
     error: job.error,
     time_info: {
       request: isoTime(job.requestedAt),

@@ -2,10 +2,11 @@
 // pixyz-scheduler: the daemon (`serve`) and its command-line tools, in one executable.
 // Each command is imported lazily, so a small command never pays for the daemon's imports.
 import { VERSION } from "../version.ts";
+import { PROGRAM } from "./client/program.ts";
 
 const USAGE = `pixyz-scheduler ${VERSION}
 
-Usage: pixyz-scheduler <command> [options]
+Usage: ${PROGRAM} <command> [options]
 
 Daemon:
   serve           start the daemon (REST API, scheduler, job store)
@@ -27,7 +28,7 @@ Client (talks to --url, default http://localhost:8001 or PIXYZ_URL):
   processes       list the pre-registered processes
   process-doc     a process's documentation: process-doc NAME
 
-Run 'pixyz-scheduler <command> --help' for a command's options; docs/cli.md for exit codes.`;
+Run '${PROGRAM} <command> --help' for a command's options; docs/cli.md for exit codes.`;
 
 const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<number> }>> = {
   serve: () => import("./serve.ts"),
@@ -59,9 +60,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const load = commands[command];
   if (!load) {
-    console.error(
-      `pixyz-scheduler: unknown command '${command}'. Run 'pixyz-scheduler --help' for the list.`,
-    );
+    console.error(`pixyz-scheduler: unknown command '${command}'. Run '${PROGRAM} --help' for the list.`);
     return 2;
   }
   return (await load()).run(rest);

@@ -10,6 +10,7 @@ import { EXIT } from "./exit-codes.ts";
 import { encodePath } from "./http.ts";
 import { type CommandSpec, numberOption, required, runCommand, string } from "./options.ts";
 import type { Output } from "./output.ts";
+import { PROGRAM } from "./program.ts";
 
 /** Where to write: OUT (a file, or a folder to put `name` in), else `name` in the current folder. */
 function target(out: string | undefined, name: string): string {
@@ -66,9 +67,9 @@ async function save(res: Response, path: string, label: string, out: Output): Pr
 
 const DOWNLOAD: CommandSpec = {
   name: "download",
-  usage: `Usage: pixyz-scheduler download -j UUID -f FILE [-o OUT]
+  usage: `Usage: ${PROGRAM} download -j UUID -f FILE [-o OUT]
 
-Downloads one output file of the job ('pixyz-scheduler outputs -j UUID' lists them).
+Downloads one output file of the job ('${PROGRAM} outputs -j UUID' lists them).
 
 Options:
   -j, --job UUID     the job
@@ -96,7 +97,7 @@ export function runDownload(argv: string[]): Promise<number> {
 
 const DOWNLOAD_ALL: CommandSpec = {
   name: "download-all",
-  usage: `Usage: pixyz-scheduler download-all -j UUID [-o OUT.zip] [--wait S]
+  usage: `Usage: ${PROGRAM} download-all -j UUID [-o OUT.zip] [--wait S]
 
 Downloads a zip of every output of the job. While the job runs or the zip is being built the
 daemon answers 425: this waits (as told by Retry-After) and asks again.

@@ -2,6 +2,7 @@
 import { EXIT } from "./exit-codes.ts";
 import { table } from "./format.ts";
 import { type CommandSpec, numberOption, required, runCommand, string } from "./options.ts";
+import { PROGRAM } from "./program.ts";
 
 interface JobState {
   uuid: string;
@@ -13,7 +14,7 @@ interface JobState {
 
 const JOBS: CommandSpec = {
   name: "jobs",
-  usage: `Usage: pixyz-scheduler jobs [--status STATUS] [--limit N]
+  usage: `Usage: ${PROGRAM} jobs [--status STATUS] [--limit N]
 
 Lists jobs, newest first: uuid, status, progress, name, error.
 
@@ -52,7 +53,7 @@ export function runJobs(argv: string[]): Promise<number> {
 
 const OUTPUTS: CommandSpec = {
   name: "outputs",
-  usage: `Usage: pixyz-scheduler outputs -j UUID
+  usage: `Usage: ${PROGRAM} outputs -j UUID
 
 Lists the files the job wrote (paths for 'download -f').
 
@@ -74,7 +75,7 @@ export function runOutputs(argv: string[]): Promise<number> {
 
 const CANCEL: CommandSpec = {
   name: "cancel",
-  usage: `Usage: pixyz-scheduler cancel -j UUID
+  usage: `Usage: ${PROGRAM} cancel -j UUID
 
 Cancels the job: it becomes REVOKED and, if it runs, its whole process tree is killed.
 A job that already finished answers 409 (exit 1).

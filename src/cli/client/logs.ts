@@ -5,11 +5,12 @@ import { ConnectionError } from "./errors.ts";
 import { EXIT, exitCodeForStatus } from "./exit-codes.ts";
 import type { ApiClient } from "./http.ts";
 import { type CommandSpec, numberOption, required, runCommand } from "./options.ts";
+import { PROGRAM } from "./program.ts";
 import { readSse } from "./sse.ts";
 
 const LOGS: CommandSpec = {
   name: "logs",
-  usage: `Usage: pixyz-scheduler logs -j UUID [-f] [--offset N]
+  usage: `Usage: ${PROGRAM} logs -j UUID [-f] [--offset N]
 
 Prints the job's log (its stdout and stderr, all attempts).
 

@@ -7,6 +7,7 @@ import { CliError } from "./errors.ts";
 import { EXIT } from "./exit-codes.ts";
 import { ApiClient } from "./http.ts";
 import { Output } from "./output.ts";
+import { PROGRAM } from "./program.ts";
 
 type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -113,7 +114,7 @@ export async function runCommand(
     }
   } catch (error) {
     console.error(
-      `pixyz-scheduler ${spec.name}: ${(error as Error).message}. Run 'pixyz-scheduler ${spec.name} --help'.`,
+      `pixyz-scheduler ${spec.name}: ${(error as Error).message}. Run '${PROGRAM} ${spec.name} --help'.`,
     );
     return EXIT.USAGE;
   }

@@ -2,12 +2,13 @@
 import { usageError } from "./errors.ts";
 import { EXIT } from "./exit-codes.ts";
 import { type CommandSpec, runCommand, string } from "./options.ts";
+import { PROGRAM } from "./program.ts";
 
 const PROCESSES: CommandSpec = {
   name: "processes",
-  usage: `Usage: pixyz-scheduler processes
+  usage: `Usage: ${PROGRAM} processes
 
-Lists the pre-registered processes ('pixyz-scheduler process -n NAME' runs one).`,
+Lists the pre-registered processes ('${PROGRAM} process -n NAME' runs one).`,
   options: {},
 };
 
@@ -22,7 +23,7 @@ export function runProcesses(argv: string[]): Promise<number> {
 
 const PROCESS_DOC: CommandSpec = {
   name: "process-doc",
-  usage: `Usage: pixyz-scheduler process-doc NAME
+  usage: `Usage: ${PROGRAM} process-doc NAME
 
 Prints the documentation of a pre-registered process (the doc comment of its main).
 

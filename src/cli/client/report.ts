@@ -1,8 +1,10 @@
 // Reporting a job's state: the summary a person reads, and the watch that ends in an exit code.
+import { errorHeadline } from "../../jobs/error-headline.ts";
 import { exitCodeForStatus } from "./exit-codes.ts";
 import { secondsBetween } from "./format.ts";
 import type { ApiClient } from "./http.ts";
 import type { Output } from "./output.ts";
+import { PROGRAM } from "./program.ts";
 import { type JobDetails, watchJob } from "./watch.ts";
 
 export function summary(details: JobDetails): string {
@@ -22,7 +24,13 @@ export function summary(details: JobDetails): string {
   for (const [i, step] of (details.steps ?? []).entries()) {
     lines.push(`  step ${i + 1}:    ${step.info} (${step.duration.toFixed(2)} s)`);
   }
-  if (details.error) lines.push(`  error:     ${details.error.split("\n").join("\n             ")}`);
+  if (details.error) {
+    // The line that says what failed; the whole text (a traceback) is in the --json document.
+    const headline = errorHeadline(details.error);
+    lines.push(`  error:     ${headline}`);
+    if (headline !== details.error.trim())
+      lines.push(`             (the whole error: ${PROGRAM} status -j ${details.uuid} --json)`);
+  }
   if (details.result !== undefined && details.result !== null) {
     lines.push(`  result:    ${JSON.stringify(details.result)}`);
   }
@@ -43,7 +51,7 @@ export async function watchAndReport(
   const onInterrupt = () => {
     out.stopProgress();
     console.error(
-      `\nStopped watching; job ${uuid} goes on. Watch again: pixyz-scheduler status -j ${uuid} -w; cancel: pixyz-scheduler cancel -j ${uuid}`,
+      `\nStopped watching; job ${uuid} goes on. Watch again: ${PROGRAM} status -j ${uuid} -w; cancel: ${PROGRAM} cancel -j ${uuid}`,
     );
     process.exit(130);
   };
@@ -57,7 +65,7 @@ export async function watchAndReport(
   }
   const took = secondsBetween(details.time_info?.started, details.time_info?.stopped);
   out.note(`Job ${uuid} ${details.status}${took === null ? "" : ` after ${took.toFixed(2)} s`}`);
-  if (details.error) out.note(`Error: ${details.error.split("\n")[0]}`);
+  if (details.error) out.note(`Error: ${errorHeadline(details.error)}`);
   if (options.printSummary) out.data(summary(details));
   if (options.printResult) out.data(JSON.stringify(details.result ?? null, null, 2));
   out.document(details);

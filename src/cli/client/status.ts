@@ -2,12 +2,13 @@
 // ends. Exits with the status's code either way (0 SUCCESS, 10 FAILURE, 11 REVOKED, 13 PENDING...).
 import { exitCodeForStatus } from "./exit-codes.ts";
 import { type CommandSpec, required, runCommand } from "./options.ts";
+import { PROGRAM } from "./program.ts";
 import { summary, watchAndReport } from "./report.ts";
 import { fetchDetails } from "./watch.ts";
 
 const STATUS: CommandSpec = {
   name: "status",
-  usage: `Usage: pixyz-scheduler status -j UUID [-w]
+  usage: `Usage: ${PROGRAM} status -j UUID [-w]
 
 Prints the job's state, times, steps, error and result. Exits with its status's code:
 0 SUCCESS, 10 FAILURE, 11 REVOKED, 12 RETRY, 13 PENDING, 14 STARTED (see docs/cli.md).

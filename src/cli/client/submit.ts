@@ -6,6 +6,7 @@ import { usageError } from "./errors.ts";
 import { EXIT } from "./exit-codes.ts";
 import { type FilePart, multipartBody } from "./multipart.ts";
 import { type CommandContext, type CommandSpec, required, runCommand, string } from "./options.ts";
+import { PROGRAM } from "./program.ts";
 import { watchAndReport } from "./report.ts";
 
 const JOB_OPTIONS = {
@@ -33,7 +34,7 @@ const JOB_HELP = `  -i, --input FILE       the input file (a 3D file, or a zip /
 
 const EXEC: CommandSpec = {
   name: "exec",
-  usage: `Usage: pixyz-scheduler exec -s SCRIPT [-i INPUT] [-p PARAMS_JSON] [-n NAME] [options]
+  usage: `Usage: ${PROGRAM} exec -s SCRIPT [-i INPUT] [-p PARAMS_JSON] [-n NAME] [options]
 
 Submits a custom script (.ts, .js, .mjs, .py) as a job and prints its uuid.
 
@@ -46,9 +47,9 @@ ${JOB_HELP}`,
 
 const PROCESS: CommandSpec = {
   name: "process",
-  usage: `Usage: pixyz-scheduler process -n PROCESS [-i INPUT] [-p PARAMS_JSON] [options]
+  usage: `Usage: ${PROGRAM} process -n PROCESS [-i INPUT] [-p PARAMS_JSON] [options]
 
-Submits a job that runs a pre-registered process ('pixyz-scheduler processes' lists them).
+Submits a job that runs a pre-registered process ('${PROGRAM} processes' lists them).
 
 Options:
   -n, --name PROCESS     the process to run (or as the first argument)
@@ -122,8 +123,7 @@ async function submit(
   for (const warning of answer.warnings ?? []) out.note(`warning: ${warning}`);
   out.data(answer.uuid);
   if (!watch) {
-    if (!batch)
-      out.note(`Job ${answer.uuid} submitted. Follow it: pixyz-scheduler status -j ${answer.uuid} -w`);
+    if (!batch) out.note(`Job ${answer.uuid} submitted. Follow it: ${PROGRAM} status -j ${answer.uuid} -w`);
     out.document(answer);
     return EXIT.OK;
   }
@@ -144,7 +144,7 @@ export function runExec(argv: string[]): Promise<number> {
 export function runProcess(argv: string[]): Promise<number> {
   return runCommand(PROCESS, argv, (ctx) => {
     const name = string(ctx.values, "name") ?? ctx.positionals[0];
-    if (!name) throw usageError("-n/--name PROCESS is required ('pixyz-scheduler processes' lists them)");
+    if (!name) throw usageError(`-n/--name PROCESS is required ('${PROGRAM} processes' lists them)`);
     return submit(ctx, name, null, string(ctx.values, "alias"));
   });
 }

@@ -48,6 +48,14 @@ def main():
         value = _run.run_job(spec, channel, top=True)
     except BaseException as error:  # noqa: B902 - SystemExit and KeyboardInterrupt are the script's error too
         described = _run.describe(error, sys.exc_info()[2])
+        if os.environ.get("PIXYZ_LOCAL") != "1":
+            # As Python does for an uncaught exception: the traceback goes to the job's log too
+            # (`pixyz-scheduler run` prints it itself).
+            try:
+                sys.stderr.write(described["stack"] + "\n")
+                sys.stderr.flush()
+            except Exception:  # noqa: BLE001 - a closed stderr must not lose the error report
+                pass
         channel.send(dict(t="error", **described))
         return 1
     try:

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
-"""The Celery canvas subset the original's scripts use (signatures, chain, group, chord), mapped
-onto child jobs.
+"""The Celery canvas subset the original's scripts use (signatures, chain, group, chord, chunks),
+mapped onto child jobs.
 
 Every task of a canvas becomes a real child job at once, with its own id. A task that needs the
 result of earlier ones (the next link of a chain, the body of a chord) starts by waiting for them
@@ -12,7 +12,7 @@ import uuid
 
 from pixyz_worker import _backend
 
-__all__ = ["Signature", "signature", "chain", "group", "chord", "chunks", "maybe_signature"]
+__all__ = ["Signature", "signature", "chain", "group", "chord", "chunks", "xmap", "xstarmap", "maybe_signature"]
 
 
 class Signature(object):
@@ -118,12 +118,48 @@ class chord(_Canvas):
         return self.apply_async(**options)
 
 
-class chunks(_Canvas):
-    def __init__(self, task, it, n):
-        self.task, self.it, self.n = task, it, n
+def _signature_of(task):
+    return task if isinstance(task, Signature) else Signature(task)
 
-    def apply_async(self, *args, **kwargs):
-        raise NotImplementedError("celery.chunks is not supported by pixyz-scheduler: use a group")
+
+class xstarmap(_Canvas):
+    """task(*args) for each args of `it`, one after the other in one child job, whose result is the
+    list of their values (each raw or wrapped, as its pc says)."""
+
+    def __init__(self, task, it, **options):
+        self.task = _signature_of(task)
+        self.it = list(it)
+        self.options = options
+
+    def _calls(self):
+        return [tuple(args) for args in self.it]
+
+
+class xmap(xstarmap):
+    """task(arg) for each arg of `it`, in one child job."""
+
+    def _calls(self):
+        return [(arg,) for arg in self.it]
+
+
+class chunks(_Canvas):
+    """Celery's chunks(task, it, n) (also task.chunks(it, n)): the calls task(*args) for each args of
+    `it`, n per child job: a group of xstarmap. .get() gives one list of values per chunk."""
+
+    def __init__(self, task, it, n, **options):
+        n = int(n)
+        if n < 1:
+            raise ValueError("chunks: n must be 1 or more, got %r" % (n,))
+        self.task = _signature_of(task)
+        self.it = list(it)
+        self.n = n
+        self.options = options
+
+    def group(self):
+        return group(
+            [xstarmap(self.task, self.it[i:i + self.n]) for i in range(0, len(self.it), self.n)],
+            **dict(self.options or {})
+        )
 
 
 # Applying a canvas --------------------------------------------------------------------------------
@@ -175,7 +211,9 @@ def apply(node, after=None, extra_args=(), options=None):
         _attach(body, header)
         return body
     if isinstance(node, chunks):
-        return node.apply_async()
+        return apply(node.group(), after, extra_args, inherited)
+    if isinstance(node, xstarmap):
+        return _spawn_starmap(node, after, inherited)
     raise TypeError("cannot apply %r" % (node,))
 
 
@@ -191,3 +229,18 @@ def _spawn(sig, after, extra_args, inherited):
     positional = ((DEP,) if receives else ()) + tuple(extra_args) + sig.args
     job_id, raw = spawn(positional, dict(sig.kwargs), options, after)
     return AsyncResult(job_id, raw=raw)
+
+
+def _spawn_starmap(node, after, inherited):
+    from celery.result import AsyncResult
+
+    sig = node.task
+    spawn = getattr(sig.task, "spawn_starmap", None)
+    if spawn is None:
+        raise NotImplementedError("task %s cannot run as a child job here: use pixyz_execute" % sig.name)
+    options = dict(inherited)
+    options.update(sig.options)
+    # As a Celery partial: each call's arguments come before the signature's own.
+    calls = [call + sig.args for call in node._calls()]
+    # The chunk's value is its list as it is; each item in it is raw or wrapped as its pc says.
+    return AsyncResult(spawn(calls, dict(sig.kwargs), options, after), raw=True)

@@ -1,21 +1,34 @@
 # -*- coding: utf-8 -*-
 """Results of child jobs, shaped as Celery's: .id (a real job id, pollable at /jobs/{id}), .get(),
-.ready(), .as_tuple(), .as_list(). Waiting goes through the daemon: while a script waits, its
-slot is lent to other work, so waiting parents never starve their children.
-
-Differences from Celery: ready() waits for the job (there is no non-blocking status query), and
-get()'s timeout is not enforced (the job's time limit bounds every wait)."""
+.ready(), .state, .as_tuple(), .as_list(). Waiting goes through the daemon: while a script waits,
+its slot is lent to other work, so waiting parents never starve their children. .ready(), .state,
+.successful() and .failed() ask the daemon and answer at once; get(timeout=...) raises
+celery.exceptions.TimeoutError when the jobs have not all ended in time."""
 import uuid
 
+from celery import states
+from celery.exceptions import TimeoutError
 from pixyz_worker import _backend
 from pixyz_worker.exception import ChildJobError
 
 __all__ = ["AsyncResult", "GroupResult", "ResultSet", "ResultBase", "allow_join_result", "wrap_result"]
 
 
-def wrap_result(job_id, value):
-    """The original's non-raw result: the task meta, with the script's value under 'result'."""
-    return {"progress": 100, "result": value}
+def wrap_result(job_id, value, outcome=None):
+    """The original's non-raw result: the child's task meta (its name, times, steps and retry, as
+    the daemon reports them with its outcome), with the script's value under 'result'."""
+    outcome = outcome or {}
+    time_info = outcome.get("time_info") or {}
+    meta = {
+        "shadow_name": outcome.get("name"),
+        "time_info": {key: time_info.get(key) for key in ("request", "started", "stopped")},
+        "progress": 100,
+        "steps": [dict(step) for step in outcome.get("steps") or []],
+    }
+    if outcome.get("retry"):
+        meta["retry"] = outcome["retry"]
+    meta["result"] = value
+    return meta
 
 
 class allow_join_result(object):
@@ -35,8 +48,10 @@ class ResultBase(object):
         raise NotImplementedError
 
 
-def _fetch(results):
-    """Waits, in one request, for every job behind `results` that has no outcome yet."""
+def _fetch(results, timeout=None):
+    """Asks the daemon, in one request, about every job behind `results` that has not ended yet:
+    waits until they have all ended (timeout None), or for at most `timeout` seconds (0: answers
+    at once, never waits). True when every one of them has ended."""
     pending = []
     seen = set()
     for result in results:
@@ -45,10 +60,21 @@ def _fetch(results):
                 seen.add(leaf.id)
                 pending.append(leaf)
     if not pending:
-        return
-    outcomes = _backend.get_backend().wait([leaf.id for leaf in pending])
+        return True
+    outcomes = _backend.get_backend().wait([leaf.id for leaf in pending], timeout=timeout)
+    ended = True
     for leaf, outcome in zip(pending, outcomes):
-        leaf._outcome = outcome
+        status = outcome.get("status") or states.PENDING
+        if status in states.READY_STATES:
+            leaf._outcome = outcome
+        else:
+            leaf._state = status
+            ended = False
+    return ended
+
+
+def _timed_out():
+    return TimeoutError("The operation timed out.")
 
 
 class AsyncResult(ResultBase):
@@ -57,6 +83,7 @@ class AsyncResult(ResultBase):
         self.parent = parent
         self._raw = raw
         self._outcome = None
+        self._state = states.PENDING
 
     @property
     def task_id(self):
@@ -67,17 +94,18 @@ class AsyncResult(ResultBase):
 
     def _value(self, propagate=True):
         outcome = self._outcome
-        if outcome["status"] != "SUCCESS":
+        if outcome["status"] != states.SUCCESS:
             error = ChildJobError(self.id, outcome["status"], outcome.get("error"))
             if propagate:
                 raise error
             return error
         value = outcome.get("result")
-        return value if self._raw else wrap_result(self.id, value)
+        return value if self._raw else wrap_result(self.id, value, outcome)
 
     def get(self, timeout=None, propagate=True, interval=0.5, no_ack=True, follow_parents=True,
             callback=None, on_message=None, on_interval=None, disable_sync_subtasks=True, **kwargs):
-        _fetch([self])
+        if not _fetch([self], timeout):
+            raise _timed_out()
         if on_message is not None:
             on_message({"task_id": self.id, "status": self._outcome["status"], "result": self._outcome.get("result")})
         value = self._value(propagate)
@@ -88,30 +116,41 @@ class AsyncResult(ResultBase):
     wait = get
 
     def ready(self):
-        _fetch([self])
-        return True
+        """Whether the job has ended (SUCCESS, FAILURE or REVOKED); asks the daemon, never waits."""
+        return _fetch([self], 0)
 
     def successful(self):
-        return self.ready() and self._outcome["status"] == "SUCCESS"
+        return self.ready() and self._outcome["status"] == states.SUCCESS
 
     def failed(self):
-        return self.ready() and self._outcome["status"] in ("FAILURE", "REVOKED")
+        return self.ready() and self._outcome["status"] in (states.FAILURE, states.REVOKED)
 
     @property
     def state(self):
-        return self._outcome["status"] if self._outcome is not None else "PENDING"
+        """The job's status now (PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED), never waits.
+        An id the daemon does not know reads PENDING, as in Celery."""
+        if self._outcome is None:
+            try:
+                _fetch([self], 0)
+            except _backend.ChannelError as error:
+                if "does not exist" not in str(error):
+                    raise
+        return self._outcome["status"] if self._outcome is not None else self._state
 
     status = state
 
     @property
     def result(self):
-        if self._outcome is None:
+        """The value (or the ChildJobError) once the job has ended; None before."""
+        if not self.ready():
             return None
         return self._value(propagate=False)
 
+    info = result
+
     @property
     def traceback(self):
-        return self._outcome.get("error") if self._outcome is not None else None
+        return self._outcome.get("error") if self.ready() else None
 
     @property
     def children(self):
@@ -159,27 +198,30 @@ class ResultSet(ResultBase):
 
     def get(self, timeout=None, propagate=True, interval=0.5, callback=None, no_ack=True,
             on_message=None, disable_sync_subtasks=True, on_interval=None, **kwargs):
-        _fetch([self])
+        if not _fetch([self], timeout):
+            raise _timed_out()
         return [r.get(propagate=propagate, on_message=on_message, callback=callback) for r in self.results]
 
     join = get
     join_native = get
 
     def ready(self):
-        _fetch([self])
-        return True
+        """Whether every job has ended; asks the daemon, never waits."""
+        return _fetch([self], 0)
 
     def successful(self):
-        return all(r.successful() for r in self.results)
+        return self.ready() and all(r.successful() for r in self.results)
 
     def failed(self):
+        self.ready()
         return any(r.failed() for r in self.results)
 
     def completed_count(self):
-        return sum(1 for leaf in self._leaves() if leaf._outcome is not None and leaf._outcome["status"] == "SUCCESS")
+        self.ready()
+        return sum(1 for leaf in self._leaves() if leaf._outcome is not None and leaf._outcome["status"] == states.SUCCESS)
 
     def waiting(self):
-        return any(leaf._outcome is None for leaf in self._leaves())
+        return not self.ready()
 
     @property
     def children(self):

@@ -117,10 +117,16 @@ class DaemonChannel(object):
     def spawn(self, job):
         return self.request({"t": "spawn", "job": job})
 
-    def wait(self, ids):
+    def wait(self, ids, timeout=None):
+        """The outcomes of the jobs `ids`, once they have all ended; with `timeout` (seconds), the
+        daemon answers by then at the latest, with the status of those still going (0: at once)."""
         if not ids:
             return []
-        return self.request({"t": "wait", "ids": list(ids)})
+        message = {"t": "wait", "ids": list(ids)}
+        ms = float(timeout) * 1000 if timeout is not None else None
+        if ms is not None and ms < 2 ** 31 - 1:  # longer (or NaN): as good as no timeout
+            message["timeoutMs"] = max(0, int(round(ms)))
+        return self.request(message)
 
     # progress
     def total(self, n):
@@ -176,19 +182,23 @@ class InProcessBackend(object):
             "inputDir": self.input_dir or os.getcwd(),
             "outputDir": self.output_dir or os.getcwd(),
         }
+        ran = {}
         try:
-            value = _run.run_job(spec, self)
-            self.outcomes[job_id] = {"id": job_id, "status": "SUCCESS", "result": _run.to_json_value(value), "error": None}
+            value = _run.run_job(spec, self, ran=ran)
+            outcome = {"id": job_id, "status": "SUCCESS", "result": _run.to_json_value(value), "error": None}
         except Exception as error:  # the child's failure is its outcome, as a job's would be
-            self.outcomes[job_id] = {
+            outcome = {
                 "id": job_id,
                 "status": "FAILURE",
                 "result": None,
                 "error": _run.describe(error, sys.exc_info()[2])["stack"],
             }
+        if "pc" in ran:
+            outcome.update(_run.task_meta(ran["pc"], name=job.get("name")))
+        self.outcomes[job_id] = outcome
         return job_id
 
-    def wait(self, ids):
+    def wait(self, ids, timeout=None):
         missing = [i for i in ids if i not in self.outcomes]
         if missing:
             raise ChannelError("Job '%s' does not exist" % missing[0])

@@ -163,7 +163,7 @@ def _value_of(tree, outcomes):
         if outcome["status"] != "SUCCESS":
             raise ChildJobError(tree["id"], outcome["status"], outcome.get("error"))
         value = outcome.get("result")
-        return value if tree.get("raw") else wrap_result(tree["id"], value)
+        return value if tree.get("raw") else wrap_result(tree["id"], value, outcome)
     return [_value_of(item, outcomes) for item in tree.get("list", [])]
 
 
@@ -213,12 +213,64 @@ def build_pc(spec, envelope, backend):
     return pc
 
 
-def run_job(spec, backend, top=False):
-    """Runs the job described by `spec` (the daemon's JobSpec); returns the entrypoint's value."""
+def _iso(moment):
+    """ISO 8601 in UTC with an explicit +00:00, as the daemon writes times."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # a time that came through JSON (a child's pc)
+        try:
+            moment = datetime.datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def task_meta(pc, name=None):
+    """A job's meta as the daemon reports it with a child's outcome (name, progress, steps,
+    time_info, retry), from the pc of a job run in this process."""
+    progress = pc.get("progress")
+    steps = [dict(step) for step in getattr(progress, "steps", [])]
+    started = getattr(progress, "time_started", None)
+    stopped = getattr(progress, "time_stopped", None) or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "name": name,
+        "progress": getattr(progress, "percent", 100),
+        "steps": steps,
+        "time_info": {"request": _iso(pc.get("time_request")), "started": _iso(started), "stopped": _iso(stopped)},
+        "retry": pc.get("retry") or 0,
+    }
+
+
+def _run_starmap(spec, items, module, backend):
+    """A chunk of calls (celery.chunks, xstarmap) in this one job, one after the other: each item
+    is the pc and params of one call. The list of their values, each wrapped unless its pc is raw."""
+    from celery.result import wrap_result
+
+    values = []
+    for item in items:
+        item_pc = dict(item.get("pc") or {})
+        entrypoint = item_pc.get("entrypoint") or spec["entrypoint"]
+        pc = build_pc(spec, {"pc": item_pc}, backend)
+        pc["entrypoint"] = entrypoint
+        entry = get_entry(module, entrypoint)
+        pc.update(params=item.get("params"))
+        value = call_entry(entry, pc)
+        pc["progress"].stop()
+        values.append(value if pc.get("raw") else wrap_result(spec["jobId"], value, task_meta(pc)))
+    return values
+
+
+def run_job(spec, backend, top=False, ran=None):
+    """Runs the job described by `spec` (the daemon's JobSpec); returns the entrypoint's value.
+    `ran` (a dict) receives the job's pc, for its meta."""
     envelope = envelope_of(spec.get("params"))
     saved = dict(_context)
     try:
         pc = build_pc(spec, envelope, backend)
+        if ran is not None:
+            ran["pc"] = pc
         _context["data"] = pc["data"]
         script_dir = os.path.dirname(os.path.abspath(spec["script"]))
         if top and script_dir not in sys.path:
@@ -227,6 +279,12 @@ def run_job(spec, backend, top=False):
             # The script's own files are not cached as bytecode beside it (a job folder, PROCESS_DIR).
             sys.dont_write_bytecode = True
         module = load_module(spec["script"])
+        if envelope is not None and envelope.get("starmap") is not None:
+            if top:
+                _init_pixyz_if_imported()
+            if envelope.get("after") is not None:
+                _wait_for(envelope["after"], backend)  # a chunk receives nothing: it only waits
+            return _run_starmap(spec, envelope["starmap"], module, backend)
         entry = get_entry(module, spec["entrypoint"])
         if top:
             _init_pixyz_if_imported()

@@ -109,7 +109,16 @@ class ProgramContext(dict):
         return folder if filename is None else os.path.join(folder, filename)
 
     def get_output_dir(self, filename=None):
-        return self._folder("output_dir", filename)
+        """The output folder, or `filename` in it; the folders of `filename` are created (as the TS
+        ctx.outputDir), so `open(pc.get_output_dir('sub/x.glb'), 'wb')` works."""
+        path = self._folder("output_dir", filename)
+        if filename is not None:
+            folder = os.path.dirname(os.path.abspath(path))
+            root = os.path.abspath(self["output_dir"])
+            # Only inside the output folder: a path elsewhere is returned as it is, as the original.
+            if folder != root and folder.startswith(os.path.join(root, "")):
+                os.makedirs(folder, exist_ok=True)
+        return path
 
     def get_input_dir(self, filename=None):
         return self._folder("input_dir", filename)

@@ -44,6 +44,25 @@ class Task(object):
     def apply_async(self, args=None, kwargs=None, **options):
         return self.signature(args, kwargs).apply_async(**options)
 
+    def chunks(self, it, n):
+        """Celery's task.chunks(it, n): the calls task(*args) for each args of `it`, n per child job
+        (a group of them); .get() gives one list of values per chunk."""
+        from celery.canvas import chunks
+
+        return chunks(self.s(), it, n)
+
+    def starmap(self, it):
+        """task(*args) for each args of `it`, all in one child job; its value is the list of theirs."""
+        from celery.canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def map(self, it):
+        """task(arg) for each arg of `it`, all in one child job; its value is the list of theirs."""
+        from celery.canvas import xmap
+
+        return xmap(self.s(), it)
+
     def delay(self, *args, **kwargs):
         return self.apply_async(args, kwargs)
 
@@ -64,22 +83,19 @@ def _same_file(a, b):
 
 
 class _PixyzExecute(Task):
-    def spawn_signature(self, positional, kwargs, options, after):
-        """Starts one child job; returns (its id, whether its result is passed raw)."""
-        from celery.canvas import DEP
-
+    @staticmethod
+    def _call_of(positional, kwargs):
+        """(params, pc) of one call: pixyz_execute(params, pc), .s(params, pc) or .s(pc=pc)."""
         params = positional[0] if len(positional) >= 1 else kwargs.get("params")
         pc = kwargs.get("pc") if "pc" in kwargs else (positional[1] if len(positional) >= 2 else None)
         if pc is None:
             pc = ProgramContext()
         elif not isinstance(pc, ProgramContext):
             pc = ProgramContext(**pc)
-        envelope = {"v": 1, "pc": serialize_pc(pc)}
-        if after is not None:
-            envelope["after"] = after
-            envelope["receives"] = params is DEP
-        if params is not DEP:
-            envelope["params"] = params
+        return params, pc
+
+    def _job(self, pc, options, envelope):
+        """The child job for `pc`'s entrypoint: the same script, or the process pc['script'] names."""
         job = {"entrypoint": pc.get("entrypoint") or "main", "queue": options.get("queue") or self.queue}
         script = pc.get("script")
         current = _backend.current_script()
@@ -92,7 +108,40 @@ class _PixyzExecute(Task):
         if options.get("shadow") is not None:
             job["name"] = str(options["shadow"])
         job["params"] = {ENVELOPE_KEY: envelope}
-        return _backend.get_backend().spawn(job), bool(pc.get("raw", False))
+        return job
+
+    def spawn_signature(self, positional, kwargs, options, after):
+        """Starts one child job; returns (its id, whether its result is passed raw)."""
+        from celery.canvas import DEP
+
+        params, pc = self._call_of(positional, kwargs)
+        envelope = {"v": 1, "pc": serialize_pc(pc)}
+        if after is not None:
+            envelope["after"] = after
+            envelope["receives"] = params is DEP
+        if params is not DEP:
+            envelope["params"] = params
+        return _backend.get_backend().spawn(self._job(pc, options, envelope)), bool(pc.get("raw", False))
+
+    def spawn_starmap(self, calls, kwargs, options, after):
+        """Starts one child job that makes every call of `calls` (positional arguments each), one
+        after the other (celery.chunks, xstarmap); its result is the list of their values."""
+        if not calls:
+            raise ValueError("pixyz_execute: a chunk of no calls")
+        items, first, first_job = [], None, None
+        for positional in calls:
+            params, pc = self._call_of(tuple(positional), kwargs)
+            job = self._job(pc, options, {})
+            if first_job is None:
+                first, first_job = pc, job
+            elif job.get("process") != first_job.get("process"):
+                raise NotImplementedError("pixyz_execute: the calls of one chunk must run the same script")
+            items.append({"pc": serialize_pc(pc), "params": params})
+        envelope = {"v": 1, "starmap": items}
+        if after is not None:
+            envelope["after"] = after
+            envelope["receives"] = False
+        return _backend.get_backend().spawn(self._job(first, options, envelope))
 
     def __call__(self, params=None, pc=None):
         """Runs the task in this process, as Celery does when a task object is called."""

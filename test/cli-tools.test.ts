@@ -116,7 +116,11 @@ describe("doctor", () => {
     });
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(new RegExp(`^ok    data dir  ${dataDir} is writable$`, "m"));
-    expect(out.stdout).toMatch(/^ok {4}slots {5}cpu:2 \(from SLOTS\)$/m);
+    expect(out.stdout).toMatch(/^ok {4}slots {5}cpu:2 \(from SLOTS\), control:4 \(take no core\)$/m);
+    // No GPU here: the GPU queues run on the cpu slots (GPU_FALLBACK=cpu by default), and doctor says so.
+    expect(out.stdout).toMatch(
+      /^ok {4}queues {4}served: cpu; gpu on cpu-0,cpu-1 \(no GPU here: ran on cpu\); /m,
+    );
     expect(out.stdout).toMatch(/^ok {4}machine {3}\d+ cores, \d+ MB memory/m);
     expect(out.stdout).toMatch(/^ok {4}token {5}GOD_PASSWORD_SHA256 is set/m);
     expect(out.stdout).toMatch(/^ok {4}port {6}port \d+ is free$/m);

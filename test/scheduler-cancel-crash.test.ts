@@ -85,14 +85,15 @@ describe("cancel", () => {
 
 describe("never silently stuck", () => {
   test("a job whose queue no slot serves says why, in its details and in /queues; it runs once a slot serves it", async () => {
-    daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", GPU_FALLBACK: "wait" });
     const uuid = await uuidOf(await daemon.submit({ process: "api_test", config: '{"queue":"gpu"}' }));
     const details = (await (await daemon.api(`/jobs/${uuid}/details`)).json()) as Record<string, unknown>;
     expect(details.status).toBe("PENDING");
     expect(details.wait_reason).toContain("No slot on this node serves queue 'gpu'");
+    expect(details.wait_reason).toContain("With GPU_FALLBACK=cpu it would run on a cpu slot");
     const queues = (await (await daemon.api("/queues")).json()) as { queues: Record<string, unknown>[] };
     const gpu = queues.queues.find((q) => q.name === "gpu")!;
-    expect(gpu).toMatchObject({ waiting: 1, running: 0, slots: 0, busy: 0, served_by: [] });
+    expect(gpu).toMatchObject({ waiting: 1, running: 0, slots: 0, busy: 0, served: "none", served_by: [] });
     expect(gpu.wait_reason).toContain("'gpu'");
     expect(gpu.oldest_wait_s as number).toBeGreaterThanOrEqual(0);
     const dataDir = daemon.dataDir;

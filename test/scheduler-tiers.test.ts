@@ -3,16 +3,18 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseNvidiaSmi, probeGpus } from "../src/scheduler/capacity.ts";
-import { buildSlots, escalationQueue } from "../src/scheduler/slots.ts";
+import { buildSlots, escalationQueue, type SlotRules } from "../src/scheduler/slots.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 
 const FAKE_SMI = join(import.meta.dir, "fixtures/fake-nvidia-smi.sh");
-const rules = {
+const rules: SlotRules = {
   counts: null,
   cpuSlotCores: 1,
   cpuSlotMemoryMb: 2048,
   gpuhighMinVramMb: 20480,
   cpuJobsOnGpuSlots: false,
+  controlSlots: 2,
+  gpuFallback: "cpu",
 };
 const twoGpus = parseNvidiaSmi("0, Small, 6138, 1, 0\n1, Large, 49140, 2, 5\n");
 
@@ -52,13 +54,51 @@ describe("capacity and slots", () => {
       ["cpu-3", null, ["cpu"]], // 8 GiB / 2 GiB per job caps 8 cores at 4
       ["gpu-0", 0, ["gpu"]],
       ["gpuhigh-0", 1, ["gpuhigh", "gpu"]],
+      // The control queue (and zip, clean) on slots of its own, after the compute slots.
+      ["control-0", null, ["control", "zip", "clean"]],
+      ["control-1", null, ["control", "zip", "clean"]],
     ]);
+    expect(slots.filter((s) => s.kind === "control").map((s) => s.id)).toEqual(["control-0", "control-1"]);
+    // The GPUs serve their queues: no fallback anywhere.
+    expect(slots.every((s) => Object.keys(s.fallback).length === 0)).toBe(true);
+  });
+
+  test("no GPU here: gpu and gpuhigh run on the cpu slots (GPU_FALLBACK=cpu, with a note), or wait", () => {
+    const cpuOnly = { cores: 2, memoryMb: 8192, gpus: [], notes: [] };
+    const fallback = buildSlots(cpuOnly, rules);
+    expect(fallback.map((s) => [s.id, s.serves])).toEqual([
+      ["cpu-0", ["cpu", "gpu", "gpuhigh"]],
+      ["cpu-1", ["cpu", "gpu", "gpuhigh"]],
+      ["control-0", ["control", "zip", "clean"]],
+      ["control-1", ["control", "zip", "clean"]],
+    ]);
+    expect(fallback[0]!.fallback).toEqual({
+      gpu: "no GPU here: ran on cpu",
+      gpuhigh: "no GPU here: ran on cpu",
+    });
+    expect(escalationQueue(fallback)).toBe("gpuhigh");
+
+    const waiting = buildSlots(cpuOnly, { ...rules, gpuFallback: "wait" });
+    expect(waiting.map((s) => [s.id, s.serves])).toEqual([
+      ["cpu-0", ["cpu"]],
+      ["cpu-1", ["cpu"]],
+      ["control-0", ["control", "zip", "clean"]],
+      ["control-1", ["control", "zip", "clean"]],
+    ]);
+
+    // No control slot: the cpu slots take the control queues too, and say so.
+    const noControl = buildSlots(cpuOnly, { ...rules, controlSlots: 0, gpuFallback: "wait" });
+    expect(noControl.map((s) => [s.id, s.serves])).toEqual([
+      ["cpu-0", ["cpu", "control", "zip", "clean"]],
+      ["cpu-1", ["cpu", "control", "zip", "clean"]],
+    ]);
+    expect(noControl[0]!.fallback.control).toBe("no control slot here: ran on cpu");
   });
 
   test("SLOTS gives exactly those slots; GPU slots take the cards by size; custom queues work alike", () => {
     const slots = buildSlots(
       { cores: 64, memoryMb: 1 << 20, gpus: twoGpus, notes: [] },
-      { ...rules, counts: { cpu: 1, gpu: 2, gpuhigh: 1, wine: 1 }, cpuJobsOnGpuSlots: true },
+      { ...rules, counts: { cpu: 1, gpu: 2, gpuhigh: 1, wine: 1, control: 1 }, cpuJobsOnGpuSlots: true },
     );
     expect(slots.map((s) => [s.id, s.gpu?.index ?? null, s.serves])).toEqual([
       ["cpu-0", null, ["cpu"]],
@@ -66,6 +106,7 @@ describe("capacity and slots", () => {
       ["gpu-1", 1, ["gpu", "cpu"]],
       ["gpuhigh-0", 1, ["gpuhigh", "gpu", "cpu"]],
       ["wine-0", null, ["wine"]],
+      ["control-0", null, ["control", "zip", "clean"]], // SLOTS' control:1 wins over CONTROL_SLOTS
     ]);
     expect(escalationQueue(slots)).toBe("gpuhigh");
     expect(escalationQueue(slots.filter((s) => s.queue !== "gpuhigh"))).toBe("gpu");
@@ -159,8 +200,22 @@ describe("escalation", () => {
     expect(attempts[1]).toMatchObject({ queue: "gpuhigh", slot: "gpuhigh-0", cause: "success" });
   });
 
-  test("without a gpuhigh slot the retry runs on the highest tier there is, and says so", async () => {
+  test("no GPU here (GPU_FALLBACK=cpu): the retry escalates to gpuhigh and runs on a cpu slot, noted", async () => {
     daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+    const uuid = await uuidOf(await daemon.submit({ script: scriptFile(crashOnCpu) }));
+    const details = await daemon.waitFor(uuid);
+    expect(details).toMatchObject({ status: "SUCCESS", retry: 1, queue: "gpuhigh" });
+    const attempts = details.attempts as Record<string, unknown>[];
+    expect(attempts.map((a) => [a.queue, a.slot])).toEqual([
+      ["cpu", "cpu-0"],
+      ["gpuhigh", "cpu-0"],
+    ]);
+    expect(attempts[0]!.note).toContain("escalated from cpu to gpuhigh");
+    expect(attempts[1]!.note).toBe("no GPU here: ran on cpu");
+  });
+
+  test("without a gpuhigh slot (GPU_FALLBACK=wait) the retry runs on the highest tier there is, and says so", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", GPU_FALLBACK: "wait" });
     const uuid = await uuidOf(await daemon.submit({ script: scriptFile(crashOnCpu) }));
     const details = await daemon.waitFor(uuid);
     // The retry runs on cpu again, where this script exits again: final after the bounded retry.

@@ -62,7 +62,14 @@ class FakeChild {
   }
 }
 
-const slot = (id: string, queue: string, serves = [queue]): Slot => ({ id, queue, serves, gpu: null });
+const slot = (id: string, queue: string, serves = [queue]): Slot => ({
+  id,
+  queue,
+  serves,
+  gpu: null,
+  kind: "compute",
+  fallback: {},
+});
 
 function jobValues(overrides: Partial<JobRow> = {}) {
   return {

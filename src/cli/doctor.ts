@@ -10,7 +10,7 @@ import { ConfigError } from "../config/parse.ts";
 import { resolveJobUser } from "../runner/job-user.ts";
 import { resolvePython } from "../runner/python.ts";
 import { detectCapacity } from "../scheduler/capacity.ts";
-import { buildSlots, slotRules } from "../scheduler/slots.ts";
+import { buildSlots, KNOWN_QUEUES, queueService, slotRules } from "../scheduler/slots.ts";
 import { diskSpace, floorProblem } from "../storage/disk-guard.ts";
 import { formatBytes } from "../text/bytes.ts";
 import { VERSION } from "../version.ts";
@@ -123,12 +123,14 @@ async function checkSlots(config: Config): Promise<Check[]> {
   const slots = buildSlots(capacity, slotRules(config));
   const perQueue = new Map<string, number>();
   for (const slot of slots) perQueue.set(slot.queue, (perQueue.get(slot.queue) ?? 0) + 1);
+  const control = perQueue.get("control") ?? 0;
+  perQueue.delete("control");
   const list = [...perQueue].map(([q, n]) => `${q}:${n}`).join(",") || "none";
-  if (slots.length === 0) {
+  if (!slots.some((s) => s.kind === "compute")) {
     checks.push({
       level: "fail",
       name: "slots",
-      message: "no slot: no job can run here",
+      message: "no compute slot: no cpu or gpu job can run here",
       fix: "set SLOTS (e.g. SLOTS=cpu:2) or remove a SLOTS value that sets every count to 0",
     });
     return checks;
@@ -136,16 +138,27 @@ async function checkSlots(config: Config): Promise<Check[]> {
   checks.push({
     level: "ok",
     name: "slots",
-    message: `${list}${config.slots ? " (from SLOTS)" : " (detected)"}`,
+    message: `${list}${config.slots ? " (from SLOTS)" : " (detected)"}, control:${control} (take no core)`,
   });
-  const served = new Set(slots.flatMap((s) => s.serves));
-  const unserved = ["cpu", "gpu", "gpuhigh"].filter((q) => !served.has(q));
+  // How each of the original's queues is served: by its own slots, by a stand-in, or not at all.
+  const described = KNOWN_QUEUES.map((queue) => ({ queue, ...queueService(slots, queue) }));
+  const how = (d: (typeof described)[number]) =>
+    d.how === "local" ? d.queue : d.how === "fallback" ? `${d.queue} on ${d.by.join(",")} (${d.note})` : null;
+  checks.push({
+    level: "ok",
+    name: "queues",
+    message: `served: ${described
+      .map(how)
+      .filter((text) => text !== null)
+      .join("; ")}`,
+  });
+  const unserved = described.filter((d) => d.how === "none").map((d) => d.queue);
   if (unserved.length > 0) {
     checks.push({
       level: "warn",
-      name: "slots",
+      name: "queues",
       message: `no slot serves ${unserved.join(", ")}: jobs sent there wait (their status says why)`,
-      fix: "expected on a machine without those GPUs; otherwise set SLOTS (e.g. SLOTS=cpu:2,gpu:1)",
+      fix: "expected with GPU_FALLBACK=wait on a machine without those GPUs; otherwise set SLOTS (e.g. SLOTS=cpu:2,gpu:1) or GPU_FALLBACK=cpu",
     });
   }
   return checks;

@@ -108,7 +108,7 @@ function parse(argv: string[]): Options | string {
 }
 
 /** The queues a local run serves (besides the script's own): every queue of the original. */
-const LOCAL_QUEUES = ["cpu", "gpu", "gpuhigh", "control"];
+const LOCAL_QUEUES = ["cpu", "gpu", "gpuhigh", "control", "zip", "clean"];
 
 /** Enough slots for a run: each serves every local queue, so no job waits for a kind of slot. */
 function localSlots(rootQueue: string): Slot[] {
@@ -119,6 +119,8 @@ function localSlots(rootQueue: string): Slot[] {
     queue: "cpu",
     serves: queues,
     gpu: null,
+    kind: "compute" as const,
+    fallback: {},
   }));
 }
 

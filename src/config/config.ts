@@ -38,6 +38,10 @@ export interface Config {
   cpuSlotCores: number;
   cpuSlotMemoryMb: number;
   cpuJobsOnGpuSlots: boolean;
+  /** Slots for the `control` queue (orchestrating jobs that mostly wait on children); they take no core. */
+  controlSlots: number;
+  /** What a gpu/gpuhigh job does when no local slot serves its queue: run on a cpu slot, or wait. */
+  gpuFallback: "cpu" | "wait";
   /** Keep a started TS harness waiting in each slot (faster job start); off: every job starts cold. */
   warmChildren: boolean;
   /** Cap of a job's log file in bytes; past it the job is stopped. */
@@ -146,6 +150,8 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     cpuSlotCores: int("CPU_SLOT_CORES", raw.CPU_SLOT_CORES, 1, 1, 1024),
     cpuSlotMemoryMb: int("CPU_SLOT_MEMORY_MB", raw.CPU_SLOT_MEMORY_MB, 2048, 1, 2 ** 24),
     cpuJobsOnGpuSlots: bool("CPU_JOBS_ON_GPU_SLOTS", raw.CPU_JOBS_ON_GPU_SLOTS, false),
+    controlSlots: int("CONTROL_SLOTS", raw.CONTROL_SLOTS, 4, 0, 1024),
+    gpuFallback: oneOf("GPU_FALLBACK", raw.GPU_FALLBACK, "cpu", ["cpu", "wait"]),
     warmChildren: bool("WARM_CHILDREN", raw.WARM_CHILDREN, true),
     jobLogMaxBytes: bytes("JOB_LOG_MAX_BYTES", raw.JOB_LOG_MAX_BYTES, 100 * 1024 ** 2),
     maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),

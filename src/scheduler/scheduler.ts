@@ -25,7 +25,14 @@ import { isDiskFull } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { AttemptRow, JobRow } from "../store/schema.ts";
-import { escalationQueue, type Slot } from "./slots.ts";
+import {
+  escalationQueue,
+  GPU_QUEUES,
+  KNOWN_QUEUES,
+  type QueueService,
+  queueService,
+  type Slot,
+} from "./slots.ts";
 
 /** The input as the child sees it: an archive's root file (or none found), else the upload itself. */
 function inputPaths(
@@ -71,10 +78,10 @@ export interface QueueState {
   /** Slots whose own queue this is, and how many of them run a job now. */
   slots: number;
   busy: number;
-  /** Every slot that takes this queue's work. */
-  servedBy: string[];
   oldestWaitS: number | null;
   waitReason: string | null;
+  /** By its own slots, by a stand-in (no GPU here: the cpu slots), or not at all. */
+  served: QueueService;
 }
 
 export interface SchedulerLimits {
@@ -176,7 +183,7 @@ export class Scheduler {
   queues(): QueueState[] {
     const { slots } = this.deps;
     const stats = new Map(this.deps.store.queueStats().map((s) => [s.queue, s]));
-    const names = [...new Set([...slots.map((s) => s.queue), ...stats.keys()])].sort();
+    const names = [...new Set([...KNOWN_QUEUES, ...slots.map((s) => s.queue), ...stats.keys()])].sort();
     const now = this.deps.now();
     return names.map((name) => {
       const stat = stats.get(name);
@@ -187,9 +194,9 @@ export class Scheduler {
         running: stat?.running ?? 0,
         slots: own.length,
         busy: own.filter((s) => this.busy.has(s.id)).length,
-        servedBy: slots.filter((s) => s.serves.includes(name)).map((s) => s.id),
         oldestWaitS: stat?.oldestWaitingAt ? (now - stat.oldestWaitingAt) / 1000 : null,
         waitReason: stat?.waiting ? this.waitReason(name) : null,
+        served: queueService(slots, name),
       };
     });
   }
@@ -202,7 +209,10 @@ export class Scheduler {
   waitReason(queue: string): string | null {
     if (this.servesQueue(queue)) return null;
     const served = [...new Set(this.deps.slots.flatMap((s) => s.serves))].join(", ") || "none";
-    return `No slot on this node serves queue '${queue}' (queues served here: ${served}); the job waits until one does.`;
+    const hint = (GPU_QUEUES as readonly string[]).includes(queue)
+      ? " With GPU_FALLBACK=cpu it would run on a cpu slot."
+      : "";
+    return `No slot on this node serves queue '${queue}' (queues served here: ${served}); the job waits until one does.${hint}`;
   }
 
   /**
@@ -230,7 +240,9 @@ export class Scheduler {
       logger.error("failed jobs interrupted too often", { jobs: failed.map((j) => j.uuid).join(",") });
     }
     for (const { queue } of store.queueStats()) store.setWaitReasonForQueue(queue, this.waitReason(queue));
-    for (const slot of this.deps.slots) this.deps.warm?.fill(slot.id, this.slotEnv(slot));
+    // Control slots hold orchestrating jobs: a warm child there would mostly sit idle.
+    for (const slot of this.deps.slots)
+      if (slot.kind === "compute") this.deps.warm?.fill(slot.id, this.slotEnv(slot));
     this.notify();
   }
 
@@ -332,7 +344,8 @@ export class Scheduler {
     }
     const folders = this.deps.paths;
     const pin = this.slotEnv(slot);
-    const warm = isPythonScript(script) ? null : (this.deps.warm?.take(slot.id) ?? null);
+    const warm =
+      isPythonScript(script) || slot.kind !== "compute" ? null : (this.deps.warm?.take(slot.id) ?? null);
     const child = this.deps.runAttempt({
       spec: {
         jobId: job.uuid,
@@ -535,7 +548,8 @@ export class Scheduler {
         peakRssKb: result.peakRssKb,
         error: result.error ?? null,
         stepsJson: JSON.stringify(progress.steps),
-        note: verdict.note ?? null,
+        // Where it ran, when a stand-in slot ran it (no GPU here), then what follows it.
+        note: [running.slot.fallback[running.attempt.queue], verdict.note].filter(Boolean).join("; ") || null,
       },
       {
         status: verdict.status,

@@ -16,7 +16,15 @@ const QueueView = z
     running: z.number().int(),
     slots: z.number().int().openapi({ description: "Slots whose own queue this is" }),
     busy: z.number().int().openapi({ description: "Of those, how many run a job now" }),
+    served: z.enum(["local", "fallback", "none"]).openapi({
+      description:
+        "local: slots of its own (or a higher tier) run it; fallback: only stand-ins do (no GPU here: the cpu slots, GPU_FALLBACK=cpu); none: its jobs wait",
+    }),
     served_by: z.array(z.string()).openapi({ description: "Every slot that takes this queue's work" }),
+    served_note: z
+      .string()
+      .nullable()
+      .openapi({ description: "For a fallback: what its attempts note, e.g. 'no GPU here: ran on cpu'" }),
     oldest_wait_s: z
       .number()
       .nullable()
@@ -33,6 +41,12 @@ const SlotView = z
     id: z.string(),
     queue: z.string(),
     serves: z.array(z.string()),
+    kind: z.enum(["compute", "control"]).openapi({
+      description: "control: holds orchestrating jobs (control, zip, clean), takes no core",
+    }),
+    fallback_for: z
+      .array(z.string())
+      .openapi({ description: "Queues it runs only because no slot of their own is here" }),
     gpu: z.object({ index: z.number().int(), name: z.string(), vram_mb: z.number() }).nullable(),
     job: z.string().nullable(),
     attempt: z.number().int().nullable(),
@@ -111,7 +125,9 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
         running: q.running,
         slots: q.slots,
         busy: q.busy,
-        served_by: q.servedBy,
+        served: q.served.how,
+        served_by: q.served.by,
+        served_note: q.served.note,
         oldest_wait_s: q.oldestWaitS,
         wait_reason: q.waitReason,
       }));
@@ -143,6 +159,8 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
           id: slot.id,
           queue: slot.queue,
           serves: slot.serves,
+          kind: slot.kind,
+          fallback_for: Object.keys(slot.fallback),
           gpu: slot.gpu ? { index: slot.gpu.index, name: slot.gpu.name, vram_mb: slot.gpu.vramMb } : null,
           job: running?.uuid ?? null,
           attempt: running?.attempt ?? null,

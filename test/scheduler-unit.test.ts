@@ -169,7 +169,7 @@ describe("scheduler with a fake runner", () => {
       ok: true;
       value: unknown[];
     };
-    expect(answer.value).toEqual([{ id: childUuid, status: "SUCCESS", result: { part: 1 }, error: null }]);
+    expect(answer.value).toMatchObject([{ id: childUuid, status: "SUCCESS", result: { part: 1 }, error: null }]);
 
     p.end("success");
     expect((await childOf(later.uuid)).jobId).toBe(later.uuid);

@@ -4,6 +4,7 @@
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import type { EventBus, JobEvent } from "../events/bus.ts";
+import { errorHeadline } from "../jobs/error-headline.ts";
 import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { JobStore } from "../store/job-store.ts";
 
@@ -109,8 +110,7 @@ export class RunReport {
     if (event.type === "status" && isTerminal(event.to)) {
       const seconds =
         job.startedAt && job.stoppedAt ? ((job.stoppedAt - job.startedAt) / 1000).toFixed(2) : "0";
-      const why =
-        event.to === JobStatus.SUCCESS ? "" : `: ${(job.error ?? event.to).trim().split("\n").pop()}`;
+      const why = event.to === JobStatus.SUCCESS ? "" : `: ${errorHeadline(job.error ?? event.to)}`;
       this.say(`[${seen.label}] ${event.to} in ${seconds} s${why}`);
     }
   }

@@ -2,6 +2,7 @@
 // stdin, read its messages on fd 3, send stdout/stderr to the job log, enforce the time limit by
 // killing the whole tree, and classify how it ended. Decides nothing about retries.
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
+import { errorHeadline } from "../jobs/error-headline.ts";
 import type { ExitCause } from "../jobs/policy.ts";
 import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
@@ -340,7 +341,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       }),
     };
     note(
-      `attempt ${request.spec.attempt} ended: ${outcome.cause}${outcome.error ? ` (${outcome.error.split("\n")[0]})` : ""}`,
+      `attempt ${request.spec.attempt} ended: ${outcome.cause}${outcome.error ? ` (${errorHeadline(outcome.error)})` : ""}`,
     );
     closeSync(logFd);
     return outcome;

@@ -398,7 +398,7 @@ export class Scheduler {
         this.onSpawn(running, message.req, message.job);
         return;
       case "wait":
-        this.onWait(running, message.req, message.ids);
+        this.onWait(running, message.req, message.ids, message.timeoutMs);
         return;
       case "total":
         running.progress = setTotal(running.progress, message.n);
@@ -591,19 +591,14 @@ export class Scheduler {
     }
   }
 
-  /** The outcomes of `ids`, or null while one of them has not ended. */
-  private outcomes(ids: string[]): ChildOutcome[] | null {
+  /** The outcomes of `ids`, or null while one of them has not ended (with `now`: where each is). */
+  private outcomes(ids: string[], now = false): ChildOutcome[] | null {
     const outcomes: ChildOutcome[] = [];
     for (const id of ids) {
       const job = this.deps.store.get(id);
       if (!job) throw new Error(`Job '${id}' does not exist`);
-      if (!isTerminal(job.status)) return null;
-      outcomes.push({
-        id,
-        status: job.status,
-        result: job.resultJson === null ? null : JSON.parse(job.resultJson),
-        error: job.error,
-      });
+      if (!now && !isTerminal(job.status)) return null;
+      outcomes.push(childOutcome(job));
     }
     return outcomes;
   }
@@ -612,21 +607,27 @@ export class Scheduler {
    * A script waits on jobs. Answered at once when they have all ended; otherwise the script is
    * parked: its slot is lent out (so its children, or anything else, can run there) until the
    * waiting is over, and then it gets the slot back before new work does. So parents waiting on
-   * children can fill every slot and the children still run.
+   * children can fill every slot and the children still run. With `timeoutMs`, the waiting is over
+   * by then at the latest (the reply says where each job is); 0 answers at once, without parking.
    */
-  private onWait(running: Running, req: number, ids: string[]): void {
+  private onWait(running: Running, req: number, ids: string[], timeoutMs?: number): void {
     let ready: ChildOutcome[] | null;
     try {
       ready = this.outcomes(ids);
+      if (!ready && timeoutMs === 0) ready = this.outcomes(ids, true);
     } catch (error) {
       running.child?.reply({ t: "reply", req, ok: false, error: (error as Error).message });
       return;
     }
-    if (ready && !running.parked) {
+    if (ready && (!running.parked || timeoutMs === 0)) {
       running.child?.reply({ t: "reply", req, ok: true, value: ready });
       return;
     }
     running.waits.set(req, ids);
+    // Longer than a timer can hold (about 24.8 days): as good as no timeout.
+    if (typeof timeoutMs === "number" && timeoutMs > 0 && timeoutMs < 2 ** 31) {
+      setTimeout(() => this.onWaitTimeout(running, req), timeoutMs).unref();
+    }
     if (!running.parked) {
       running.parked = true;
       this.busy.delete(running.slot.id);
@@ -634,6 +635,23 @@ export class Scheduler {
       this.notify();
     }
     this.onJobEnded();
+  }
+
+  /** A wait with a timeout that is still going: answered with where each job is. */
+  private onWaitTimeout(running: Running, req: number): void {
+    const ids = running.waits.get(req);
+    if (!ids || !this.live.has(running)) return;
+    running.waits.delete(req);
+    let reply: Reply;
+    try {
+      reply = { t: "reply", req, ok: true, value: this.outcomes(ids, true) };
+    } catch (error) {
+      reply = { t: "reply", req, ok: false, error: (error as Error).message };
+    }
+    if (running.parked && running.waits.size === 0) {
+      running.resumeWith = reply;
+      this.notify();
+    } else running.child?.reply(reply);
   }
 
   /** Answers the waits that some job's end completed; the last one of a parked parent waits for its slot. */
@@ -689,4 +707,20 @@ export class Scheduler {
     for (const running of this.live) running.child?.kill("stop");
     await stopped;
   }
+}
+
+/** What a waiting script is told about a job: its outcome and its meta, as in the details. */
+function childOutcome(job: JobRow): ChildOutcome {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace("Z", "+00:00"));
+  return {
+    id: job.uuid,
+    status: job.status,
+    result: isTerminal(job.status) && job.resultJson !== null ? JSON.parse(job.resultJson) : null,
+    error: isTerminal(job.status) ? job.error : null,
+    name: job.name,
+    progress: job.progress,
+    steps: job.stepsJson === null ? [] : (JSON.parse(job.stepsJson) as { duration: number; info: string }[]),
+    time_info: { request: iso(job.requestedAt), started: iso(job.startedAt), stopped: iso(job.stoppedAt) },
+    retry: job.retry,
+  };
 }

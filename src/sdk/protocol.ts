@@ -38,12 +38,21 @@ export interface ChildSpec {
   priority?: number;
 }
 
-/** How a child job ended, as the parent's wait sees it. */
+/**
+ * How a child job ended, as the parent's wait sees it (or where it is, for a wait that timed out:
+ * result and error null). The rest is the job's meta, as in /jobs/{id}/details: the Python shim
+ * puts it in a wrapped result, as the original's task meta.
+ */
 export interface ChildOutcome {
   id: string;
   status: string;
   result: unknown;
   error: string | null;
+  name?: string | null;
+  progress?: number | null;
+  steps?: { duration: number; info: string }[];
+  time_info?: { request: string | null; started: string | null; stopped: string | null };
+  retry?: number;
 }
 
 /** `at` is the child's wall clock in ms; durations are differences of two `at` of the same child. */
@@ -55,8 +64,12 @@ export type ChildMessage =
   | { t: "error"; name: string; message: string; stack: string }
   /** Start a child job; the reply's value is its id. `req` numbers the requests of one attempt. */
   | { t: "spawn"; req: number; job: ChildSpec }
-  /** Wait until every listed job has ended; the reply's value is ChildOutcome[] in the same order. */
-  | { t: "wait"; req: number; ids: string[] };
+  /**
+   * Wait until every listed job has ended; the reply's value is ChildOutcome[] in the same order.
+   * With timeoutMs, the reply comes by then at the latest, with the status of the jobs still going
+   * (0: at once, and the job is never parked).
+   */
+  | { t: "wait"; req: number; ids: string[]; timeoutMs?: number };
 
 /** The daemon's answer to a spawn or wait request, on the child's stdin. */
 export type Reply =

@@ -5,6 +5,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import type { JobEvent } from "../../events/bus.ts";
+import { errorHeadline } from "../../jobs/error-headline.ts";
 import { isTerminal } from "../../jobs/states.ts";
 import type { JobRow } from "../../store/schema.ts";
 import { API_KEY } from "../auth.ts";
@@ -48,7 +49,7 @@ function stateData(job: JobRow) {
     progress: job.progress,
     queue: job.queue,
     step: lastStep(steps),
-    error: job.error?.split("\n")[0] ?? null,
+    error: errorHeadline(job.error),
     at: isoTime(Date.now()),
   };
 }

@@ -167,7 +167,7 @@ describe("a default daemon on a CPU-only machine", () => {
       children = (await details(daemon, uuid)).children;
       if (children.length < 4) await Bun.sleep(50);
     }
-    expect(children.length).toBe(4);
+    expect(children.length).toBeGreaterThanOrEqual(4); // the 4 subtasks (the merge may be asked for already)
     const child = await details(daemon, children[0]!);
     expect(child.status).toBe("PENDING");
     expect(child.wait_reason).toContain("No slot on this node serves queue 'gpu'");

@@ -4,8 +4,8 @@
 //   bun bench/throughput.ts [--jobs 200] [--source] [--json]
 //
 // --source runs the daemon from src/ even when dist/pixyz-scheduler exists; --json also prints the
-// numbers as one JSON line. The targets come from ARCHITECTURE.md ("Performance targets");
-// docs/performance.md records measured runs. Nothing here asserts: it reports.
+// numbers as one JSON line. docs/performance.md lists the targets and records measured runs.
+// Nothing here asserts: it reports.
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
@@ -112,9 +112,12 @@ async function harnessSpawn(): Promise<number> {
   };
   const stdin = proc.stdin as import("bun").FileSink;
   stdin.write(`${JSON.stringify(spec)}\n`);
-  stdin.end();
+  stdin.flush();
   const channel = new Response(Bun.file(proc.stdio[3] as number).stream()).text();
+  // Open until the end, as the runner keeps it: a harness whose stdin closes takes its daemon for
+  // dead and kills its own process group.
   const code = await proc.exited;
+  stdin.end();
   const lines = await channel;
   if (code !== 0 || !lines.includes('"t":"result"')) throw new Error(`the harness failed: ${code} ${lines}`);
   return performance.now() - started;

@@ -64,6 +64,15 @@ export class JobStore {
   }
 
   /** Runs `fn` in a transaction, then publishes the status changes it made (none if it failed). */
+  private probe: ReturnType<Db["$client"]["query"]> | null = null;
+  /** Whether a queue has a waiting job: the claim query's first step, on the same index. */
+  private waitingProbe() {
+    this.probe ??= this.db.$client.query(
+      `SELECT 1 FROM jobs WHERE status IN (${WAITING.map((s) => `'${s}'`).join(", ")}) AND queue = ? LIMIT 1`,
+    );
+    return this.probe;
+  }
+
   private transact<T>(fn: (tx: Tx) => T): T {
     let result: T;
     try {
@@ -158,6 +167,9 @@ export class JobStore {
    * it, atomically. One index seek on jobs_claim_idx per waiting status, whatever the backlog.
    */
   claimNext(queue: string, slot: string, nodeId: string): Claimed | null {
+    // Most asks find nothing (every free slot asks for every queue it serves, on every submit and
+    // end): one prepared index probe answers those, without a transaction or a query build.
+    if (this.waitingProbe().get(queue) === null) return null;
     return this.transact((tx) => {
       const job = tx
         .select()

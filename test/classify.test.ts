@@ -72,9 +72,10 @@ describe("classifyExit", () => {
     });
   });
 
-  test("a stop (the daemon's) is classified by what the process did: the policy re-queues it anyway", () => {
-    expect(classifyExit({ ...clean, killedFor: "stop", signal: "SIGKILL", exitCode: null }).cause).toBe(
-      "signal",
-    );
+  test("a kill by the daemon's stop is `stopped`, whatever the process said before it died", () => {
+    expect(classifyExit({ ...clean, killedFor: "stop", thrown, signal: "SIGKILL", exitCode: null })).toEqual({
+      cause: "stopped",
+      error: "The daemon stopped while the job ran; it runs again",
+    });
   });
 });

@@ -304,7 +304,7 @@ describe("restart", () => {
       expect(await eventually(() => isGone(firstPid) && liveGroupMembers(pgid).length === 0, 5000)).toBe(
         true,
       );
-      // ...and left the job waiting, its attempt closed as lost.
+      // ...and left the job waiting, its attempt closed as stopped (not lost: no poison count).
       const db = new Database(join(dataDir, "jobs.sqlite"), { readonly: true });
       try {
         const row = db.query("SELECT id, status, current_attempt_id FROM jobs WHERE uuid = ?").get(uuid) as {
@@ -318,7 +318,7 @@ describe("restart", () => {
           .query("SELECT number, exit_cause, ended_at FROM attempts WHERE job_id = ? ORDER BY id")
           .all(row.id) as { number: number; exit_cause: string; ended_at: number | null }[];
         expect(attempts).toHaveLength(1);
-        expect(attempts[0]!.exit_cause).toBe("lost");
+        expect(attempts[0]!.exit_cause).toBe("stopped");
         expect(attempts[0]!.ended_at).not.toBeNull();
       } finally {
         db.close();
@@ -329,7 +329,7 @@ describe("restart", () => {
       expect(details.status).toBe("SUCCESS");
       expect(details.result).toMatchObject({ ran: "again" });
       expect(details.attempts).toHaveLength(2);
-      expect(details.attempts[0]).toMatchObject({ number: 1, cause: "lost" });
+      expect(details.attempts[0]).toMatchObject({ number: 1, cause: "stopped" });
       expect(details.attempts[1]).toMatchObject({ number: 2, cause: "success" });
     } finally {
       await d1.stop(0);

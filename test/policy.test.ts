@@ -22,6 +22,7 @@ const ALL: AttemptCause[] = [
   "log",
   "revoked",
   "spawn",
+  "stopped",
 ];
 
 describe("verdictFor", () => {
@@ -39,6 +40,7 @@ describe("verdictFor", () => {
       log: "FAILURE", // a runaway log is the script's doing: not retried
       revoked: "REVOKED",
       spawn: "RETRY",
+      stopped: "PENDING", // the daemon's stop: it runs again, and it is not counted as lost
     });
     expect([...INFRASTRUCTURE_CAUSES].sort()).toEqual(["exit", "memory", "signal", "spawn", "timeout"]);
   });

@@ -200,7 +200,7 @@ describe("crash and stop safety (daemon in its own process)", () => {
     processes.push(second);
     const details = await second.waitFor(id);
     expect(details.status).toBe("SUCCESS");
-    expect((details.attempts as { cause: string }[]).map((a) => a.cause)).toEqual(["lost", "success"]);
+    expect((details.attempts as { cause: string }[]).map((a) => a.cause)).toEqual(["stopped", "success"]);
     expect(details.result).toEqual({ first: false });
   }, 60000);
 });

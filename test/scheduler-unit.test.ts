@@ -169,7 +169,9 @@ describe("scheduler with a fake runner", () => {
       ok: true;
       value: unknown[];
     };
-    expect(answer.value).toMatchObject([{ id: childUuid, status: "SUCCESS", result: { part: 1 }, error: null }]);
+    expect(answer.value).toMatchObject([
+      { id: childUuid, status: "SUCCESS", result: { part: 1 }, error: null },
+    ]);
 
     p.end("success");
     expect((await childOf(later.uuid)).jobId).toBe(later.uuid);
@@ -202,7 +204,7 @@ describe("scheduler with a fake runner", () => {
     expect(running.killedFor).toBe("stop");
     expect(statusOf(job.uuid)).toBe(JobStatus.PENDING);
     expect(store.attemptsOf(job.id)[0]).toMatchObject({
-      exitCause: "lost",
+      exitCause: "stopped",
       error: "the daemon stopped while the job ran; it runs again",
     });
   });

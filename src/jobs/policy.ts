@@ -17,9 +17,14 @@ export type ExitCause =
   | "memory"
   | "log"
   | "revoked"
-  | "spawn";
+  | "spawn"
+  | "stopped";
 
-/** How an attempt ended: its process's end, or `lost` when the daemon stopped or died under it. */
+/**
+ * How an attempt ended: its process's end (`stopped`: the daemon's stop killed it after the grace
+ * period), or `lost` when the daemon died under it (found at the next start). Only `lost` counts
+ * towards the poison rule: a stop is never the job's fault.
+ */
 export type AttemptCause = ExitCause | "lost";
 
 /** Causes that say the machine or the limits failed the job, not the script's own logic. */
@@ -57,6 +62,7 @@ export function verdictFor(input: PolicyInput): Verdict {
   const { cause } = input;
   if (cause === "success") return { status: JobStatus.SUCCESS };
   if (cause === "revoked") return { status: JobStatus.REVOKED };
+  if (cause === "stopped") return interruptionVerdict({ crashed: false, lostBefore: 0, maxLost: 1 });
   if (!INFRASTRUCTURE_CAUSES.has(cause)) return { status: JobStatus.FAILURE };
   if (!ESCALATING_QUEUES.has(input.queue) || input.retry >= input.maxRetries || input.escalateTo === null) {
     return { status: JobStatus.FAILURE };
@@ -96,7 +102,7 @@ export function interruptionVerdict(input: InterruptionInput): Verdict & { error
     return {
       status: JobStatus.FAILURE,
       note: "poison",
-      error: `The job was interrupted ${times} times by a daemon crash or stop while it ran; it is failed so that it cannot take the daemon down again`,
+      error: `The job was interrupted ${times} times by a daemon crash while it ran; it is failed so that it cannot take the daemon down again`,
     };
   }
   return { status: JobStatus.PENDING, note: INTERRUPTED };

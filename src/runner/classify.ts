@@ -57,6 +57,8 @@ export function classifyExit(seen: Observed): Classified {
       };
     case "revoked":
       return { cause: "revoked", error: "The job was cancelled" };
+    case "stop":
+      return { cause: "stopped", error: "The daemon stopped while the job ran; it runs again" };
   }
   if (seen.thrown) return { cause: "exception", error: errorText(seen.thrown) };
   if (seen.reported && seen.exitCode === 0) return { cause: "success", result: seen.reported.value };

@@ -222,7 +222,7 @@ export class JobStore {
       .all();
   }
 
-  /** Records the child's process group (shown with the attempt; the kills use the live one). */
+  /** Records the child's process group on the attempt row, for an operator reading the database (the kills use the live one). */
   setPgid(attemptId: number, pgid: number): void {
     this.db.update(attempts).set({ pgid }).where(eq(attempts.id, attemptId)).run();
   }
@@ -274,18 +274,18 @@ export class JobStore {
     });
   }
 
-  /** Closes the job's current attempt as `lost` (the daemon did not see it end). */
-  private closeLost(tx: Tx, job: JobRow, reason: string): void {
+  /** Closes the job's current attempt as interrupted: `lost` (found after a crash) or `stopped`. */
+  private closeLost(tx: Tx, job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
     if (job.currentAttemptId === null) return;
     tx.update(attempts)
-      .set({ endedAt: Date.now(), exitCause: "lost", error: reason })
+      .set({ endedAt: Date.now(), exitCause: cause, error: reason })
       .where(and(eq(attempts.id, job.currentAttemptId), isNull(attempts.endedAt)))
       .run();
   }
 
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
-  private requeueTx(tx: Tx, job: JobRow, reason: string): void {
-    this.closeLost(tx, job, reason);
+  private requeueTx(tx: Tx, job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
+    this.closeLost(tx, job, reason, cause);
     this.move(tx, job, JobStatus.PENDING, job.currentAttemptId, reason, {
       currentAttemptId: null,
       progress: null,
@@ -403,12 +403,12 @@ export class JobStore {
       .run();
   }
 
-  /** Fenced: puts the job of a still-current attempt back to waiting (shutdown interrupted it). */
+  /** Fenced: puts the job of a still-current attempt back to waiting, the attempt `stopped` (a stop interrupted it). */
   requeueAttempt(attemptId: number, reason: string): boolean {
     return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
       if (!job || job.status !== JobStatus.STARTED) return false;
-      this.requeueTx(tx, job, reason);
+      this.requeueTx(tx, job, reason, "stopped");
       return true;
     });
   }

@@ -11,6 +11,7 @@ import { registerEventRoutes } from "./routes/events.ts";
 import { registerJobRoutes } from "./routes/jobs.ts";
 import { registerLogRoutes } from "./routes/logs.ts";
 import { registerMetrics } from "./routes/metrics.ts";
+import { registerPeerRoutes } from "./routes/peers.ts";
 import { registerProcessRoutes } from "./routes/processes.ts";
 
 export function createApp(deps: ApiDeps): OpenAPIHono {
@@ -93,6 +94,7 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
   registerBackendRoutes(app, deps);
   registerEventRoutes(app, deps);
   registerLogRoutes(app, deps);
+  registerPeerRoutes(app, deps);
   registerDocRoutes(app, deps.version);
   return app;
 }

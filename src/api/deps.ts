@@ -3,6 +3,7 @@
 import type { JobService } from "../daemon/job-service.ts";
 import type { OutputArchives } from "../daemon/output-archives.ts";
 import type { EventBus } from "../events/bus.ts";
+import type { Federation } from "../federation/federation.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Capacity } from "../scheduler/capacity.ts";
@@ -31,6 +32,8 @@ export interface ApiDeps {
   bus: EventBus;
   defaults: WorkerConfig;
   logger: Logger;
+  /** Peer federation, when PEER_SECRET is set; absent: a daemon on its own. */
+  federation?: Federation;
   /** CORS_ORIGINS: empty for no cross-origin access. */
   corsOrigins?: string[];
   /** Aborted when the daemon begins to stop: live streams (SSE) end, so the server can close. */

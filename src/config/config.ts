@@ -2,6 +2,7 @@
 // file (KEY=VALUE lines, as the original's pixyz-scheduler.conf), the environment, command flags.
 // Nothing else in the program reads process.env for settings.
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import {
   bool,
@@ -11,6 +12,8 @@ import {
   cronPattern,
   int,
   oneOf,
+  peerSecret,
+  peerUrls,
   sha256Hex,
   slots,
   text,
@@ -76,6 +79,16 @@ export interface Config {
   jobGroup: string | null;
   /** JOB_SANDBOX: "bwrap" also runs each job in a bubblewrap sandbox (needs jobUser). */
   jobSandbox: "none" | "bwrap";
+  /** Federation (docs/federation.md): off unless peerSecret is set. */
+  federation: {
+    nodeName: string;
+    /** The URL peers use to reach this daemon; null: derived from the bound address at start. */
+    advertiseUrl: string | null;
+    peers: string[];
+    peerSecret: string | null;
+    advertIntervalS: number;
+    leaseTtlS: number;
+  };
 }
 
 /** Flag name -> setting name, so flags and env share one validation. */
@@ -174,5 +187,13 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     jobUser: text(raw.JOB_USER),
     jobGroup: text(raw.JOB_GROUP),
     jobSandbox: oneOf("JOB_SANDBOX", raw.JOB_SANDBOX, "none", ["none", "bwrap"]),
+    federation: {
+      nodeName: text(raw.NODE_NAME) ?? hostname(),
+      advertiseUrl: peerUrls("ADVERTISE_URL", raw.ADVERTISE_URL)[0] ?? null,
+      peers: peerUrls("PEERS", raw.PEERS),
+      peerSecret: peerSecret("PEER_SECRET", raw.PEER_SECRET),
+      advertIntervalS: int("ADVERT_INTERVAL", raw.ADVERT_INTERVAL, 5, 1, 300),
+      leaseTtlS: int("LEASE_TTL", raw.LEASE_TTL, 30, 3, 3600),
+    },
   };
 }

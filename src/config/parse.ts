@@ -105,3 +105,27 @@ export function corsOrigins(name: string, raw: Raw): string[] {
   }
   return origins;
 }
+
+/** Base URLs of peer daemons: `http://gpu-box:8001,https://other:8001` (no path, no trailing slash). */
+export function peerUrls(name: string, raw: Raw): string[] {
+  if (raw === undefined || raw.trim() === "") return [];
+  const urls = raw
+    .split(",")
+    .map((u) => u.trim().replace(/\/+$/, ""))
+    .filter((u) => u !== "");
+  for (const url of urls) {
+    if (!/^https?:\/\/[^/\s]+$/.test(url)) throw bad(name, "base URLs like http://gpu-box:8001 separated by commas", raw);
+  }
+  return [...new Set(urls)];
+}
+
+/** A shared secret of at least 16 bytes; never echoed back (it is a secret). */
+export function peerSecret(name: string, raw: Raw): string | null {
+  if (raw === undefined || raw.trim() === "") return null;
+  if (Buffer.byteLength(raw.trim()) < 16) {
+    throw new ConfigError(
+      `invalid ${name}: expected at least 16 bytes (e.g. 'openssl rand -hex 32'), got a value of ${Buffer.byteLength(raw.trim())} bytes`,
+    );
+  }
+  return raw.trim();
+}

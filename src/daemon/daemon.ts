@@ -1,9 +1,11 @@
 // The composition root: config in, a running daemon out (store, scheduler, HTTP server).
 import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../api/app.ts";
 import type { Config } from "../config/config.ts";
 import { EventBus } from "../events/bus.ts";
+import { Federation } from "../federation/federation.ts";
 import type { Logger } from "../log/logger.ts";
 import { nodeMarker } from "../runner/process-tree.ts";
 import { resolvePython } from "../runner/python.ts";
@@ -134,6 +136,23 @@ async function startLocked(
     },
     () => disk.state().full,
   );
+  const federation = config.federation.peerSecret
+    ? new Federation(
+        {
+          nodeId,
+          nodeName: config.federation.nodeName,
+          url: config.federation.advertiseUrl ?? "",
+          secret: config.federation.peerSecret,
+          peers: config.federation.peers,
+          advertIntervalMs: config.federation.advertIntervalS * 1000,
+          version: VERSION,
+        },
+        scheduler,
+        capacity.gpus,
+        bus,
+        logger,
+      )
+    : null;
   const archives = new OutputArchives(folders, logger);
   const stats = new StatsStore(db);
   const cleanup = new Cleanup(
@@ -163,6 +182,7 @@ async function startLocked(
     capacity,
     disk: () => disk.state(),
     jobCounts: () => stats.countsByQueueAndStatus(),
+    federation: federation ?? undefined,
     bus,
     logger,
     defaults,
@@ -197,6 +217,11 @@ async function startLocked(
   scheduler.start();
   undo.push(() => cleanup.stop());
   cleanup.start();
+  if (federation) {
+    undo.push(() => federation.stop());
+    const host = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;
+    federation.start(config.federation.advertiseUrl ?? `http://${host}:${server.port}`);
+  }
   // Where clients on this machine reach it; the log names the address really bound.
   const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${server.port}`;
   logger.info("pixyz-scheduler listening", {
@@ -234,6 +259,7 @@ async function startLocked(
       });
       stopping.abort();
       await server.stop();
+      federation?.stop();
       await cleanup.stop();
       disk.stop();
       await scheduler.shutdown(graceMs);

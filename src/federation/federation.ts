@@ -1,0 +1,147 @@
+// Federation: this daemon's place among its peers. Slice one: adverts. Every ADVERT_INTERVAL
+// (with ±10 % jitter, so a LAN of daemons started together does not advert in lockstep) and soon
+// after a change of its slots, it tells each peer what it serves: per queue its own slots (never a
+// fallback), how many are busy and how many jobs wait, its GPUs, whether it drains. It learns the
+// same from them (peers.ts), which GET /peers and the placement of jobs read.
+import type { EventBus } from "../events/bus.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Gpu } from "../scheduler/capacity.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import { PeerClient } from "./peer-client.ts";
+import { type Advert, type AdvertQueue, type Peer, PeerTable } from "./peers.ts";
+
+export interface FederationSettings {
+  nodeId: string;
+  nodeName: string;
+  /** ADVERTISE_URL, or derived from the bound address once the port is known (daemon.ts). */
+  url: string;
+  secret: string;
+  peers: string[];
+  advertIntervalMs: number;
+  version: string;
+}
+
+/** How soon after a change an advert goes out (changes in a burst make one advert). */
+const CHANGE_DEBOUNCE_MS = 250;
+
+export class Federation {
+  readonly table: PeerTable;
+  readonly bootId = crypto.randomUUID();
+  private readonly client: PeerClient;
+  private seq = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private changeTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+  draining = false;
+  /** Adverts that could not be delivered, by peer URL (the count shown in GET /peers is the receiver's). */
+  advertsFailed = 0;
+
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(
+    readonly settings: FederationSettings,
+    private readonly scheduler: Pick<Scheduler, "slots" | "queues" | "runningOn">,
+    private readonly gpus: Gpu[],
+    private readonly bus: EventBus,
+    private readonly logger: Logger,
+  ) {
+    this.table = new PeerTable(settings.peers);
+    this.client = new PeerClient({ secret: settings.secret, nodeId: settings.nodeId });
+  }
+
+  /** Starts advertising, once the daemon listens at `url`. */
+  start(url: string): void {
+    this.settings.url = url;
+    // A job starting or ending changes what this daemon can take: its peers hear of it soon.
+    this.unsubscribe = this.bus.subscribe((event) => {
+      if (event.type === "status") this.changed();
+    });
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+  }
+
+  /** Something this daemon advertises changed (a slot took or freed a job): advert soon. */
+  changed(): void {
+    if (this.stopped || this.changeTimer) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      void this.advertise();
+    }, CHANGE_DEBOUNCE_MS);
+    this.changeTimer.unref();
+  }
+
+  /** This daemon as its peers see it. */
+  advert(): Advert {
+    const queues: Record<string, AdvertQueue> = {};
+    const { slots } = this.scheduler;
+    for (const queue of this.scheduler.queues()) {
+      const own = slots.filter((s) => s.serves.includes(queue.name) && !(queue.name in s.fallback));
+      if (own.length === 0) continue;
+      queues[queue.name] = {
+        slots: own.length,
+        busy: own.filter((s) => this.scheduler.runningOn(s.id) !== null).length,
+        waiting: queue.waiting,
+      };
+    }
+    return {
+      nodeId: this.settings.nodeId,
+      bootId: this.bootId,
+      seq: ++this.seq,
+      name: this.settings.nodeName,
+      url: this.settings.url,
+      version: this.settings.version,
+      queues,
+      gpus: this.gpus.map((g) => ({ model: g.name, vram_mb: g.vramMb })),
+      draining: this.draining,
+      intervalMs: this.settings.advertIntervalMs,
+    };
+  }
+
+  /** An advert from a peer (its signature already checked, and signed by the node it names). */
+  receive(advert: Advert): void {
+    if (advert.nodeId === this.settings.nodeId) return; // our own URL among PEERS
+    const { isNew, restarted } = this.table.receive(advert);
+    if (isNew) this.logger.info("peer joined", { peer: advert.name, url: advert.url, node: advert.nodeId });
+    if (restarted) this.logger.warn("peer restarted", { peer: advert.name, node: advert.nodeId });
+    // A peer we had not told about us yet hears from us at once.
+    if (isNew) this.changed();
+  }
+
+  peers(): (Peer & { state: string })[] {
+    return this.table.all().map((peer) => ({ ...peer, state: this.table.state(peer) }));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(async () => {
+      await this.advertise();
+      const jitter = 1 + (Math.random() * 0.2 - 0.1);
+      this.schedule(this.settings.advertIntervalMs * jitter);
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async advertise(): Promise<void> {
+    if (this.stopped) return;
+    const advert = this.advert();
+    await Promise.all(
+      this.table.targets().map(async (url) => {
+        try {
+          const res = await this.client.send(url, "POST", "/federation/advert", advert, 2000);
+          if (!res.ok) {
+            this.advertsFailed++;
+            this.logger.warn("a peer refused our advert", { url, status: res.status });
+          }
+        } catch {
+          this.advertsFailed++; // down or unreachable: its state will say so on its side
+        }
+      }),
+    );
+  }
+}

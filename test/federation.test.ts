@@ -2,13 +2,19 @@
 // and the signed peer routes (HMAC, clock window, no replay, no client token).
 
 import { afterEach, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { sha256Hex, signRequest } from "../src/federation/signing.ts";
-import { startTestDaemon, type TestDaemon, TOKEN } from "./helpers/daemon.ts";
+import { FROM_SOURCE } from "./helpers/cli.ts";
+import { startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
+import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
 const SECRET = "a-test-peer-secret-of-32-bytes!!";
+const ROOT = join(import.meta.dir, "..");
 const daemons: TestDaemon[] = [];
+const processes: ServeProcess[] = [];
 afterEach(async () => {
   for (const d of daemons.splice(0)) await d.close();
+  for (const p of processes.splice(0)) p.proc.kill("SIGKILL");
 });
 
 async function peerDaemon(name: string, env: Record<string, string> = {}): Promise<TestDaemon> {
@@ -156,3 +162,202 @@ async function eventuallyAsync(check: () => Promise<boolean>, timeoutMs: number)
     await Bun.sleep(100);
   }
 }
+
+/** A gpu job that reports steps, writes outputs (one of them large), and returns where it ran. */
+const GPU_JOB = `export const schedule = { queue: "gpu" };
+export async function main(ctx, params) {
+  ctx.progress.total(2);
+  ctx.progress.next("render");
+  console.log("rendering on", process.env.PIXYZ_SLOT);
+  const input = await Bun.file(ctx.inputFile()).text();
+  await Bun.write(ctx.outputDir("report.txt"), "seen: " + input.trim());
+  await Bun.write(ctx.outputDir("sub/big.bin"), new Uint8Array(params.size).fill(7));
+  await Bun.sleep(params.sleep ?? 0);
+  ctx.progress.next("done");
+  return { slot: process.env.PIXYZ_SLOT, queue: ctx.queue };
+}`;
+
+interface Details {
+  status: string;
+  result: unknown;
+  error: string | null;
+  attempts: { number: number; slot: string; cause: string | null }[];
+  steps: { info: string }[];
+}
+
+describe("hand-off under a lease", () => {
+  test("a gpu job submitted to a CPU box runs on a GPU peer; its progress, log and outputs come home", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const res = await a.submit({
+      script: new File([GPU_JOB], "render.ts"),
+      file: new File(["a part"], "part.txt"),
+      params: JSON.stringify({ size: 3_000_000, sleep: 300 }),
+    });
+    expect(res.status).toBe(200);
+    const uuid = ((await res.json()) as { uuid: string }).uuid;
+    // Live at the origin while it runs on the peer.
+    const running = (await a.waitFor(uuid, ["STARTED"], 20000)) as unknown as Details;
+    expect(running.attempts[0]!.slot).toBe("peer:b");
+    const done = (await a.waitFor(uuid, undefined, 30000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toEqual({ slot: "gpu-0", queue: "gpu" });
+    expect(done.steps.map((s) => s.info)).toEqual(["render", "done"]);
+    const report = await a.api(`/jobs/${uuid}/outputs/report.txt`);
+    expect(await report.text()).toBe("seen: a part");
+    const big = new Uint8Array(await (await a.api(`/jobs/${uuid}/outputs/sub/big.bin`)).arrayBuffer());
+    expect(big.length).toBe(3_000_000);
+    expect(big.every((byte) => byte === 7)).toBe(true);
+    const log = await (await a.api(`/jobs/${uuid}/logs`)).text();
+    expect(log).toContain("rendering on gpu-0");
+    const peers = await peersOf(a);
+    expect(peers.peers.find((p) => p.name === "b")).toMatchObject({ delegated_to: 1 });
+  }, 60000);
+
+  test("cancel at the origin kills the job on the peer", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const long = `export const schedule = { queue: "gpu" };
+export async function main(ctx) {
+  await Bun.write(ctx.outputDir("pid"), String(process.pid));
+  await Bun.sleep(60000);
+}`;
+    const uuid = (
+      (await (await a.submit({ script: new File([long], "long.ts") })).json()) as { uuid: string }
+    ).uuid;
+    await a.waitFor(uuid, ["STARTED"], 20000);
+    // The peer's own job for it: running there.
+    const local = await eventuallyAsync(
+      async () =>
+        ((await (await b.api("/jobs?status=STARTED")).json()) as { jobs: unknown[] }).jobs.length === 1,
+      10000,
+    );
+    expect(local).toBe(true);
+    expect((await a.api(`/jobs/${uuid}`, { method: "DELETE" })).status).toBe(200);
+    expect(
+      await eventuallyAsync(
+        async () =>
+          ((await (await b.api("/jobs?status=REVOKED")).json()) as { jobs: unknown[] }).jobs.length === 1,
+        10000,
+      ),
+    ).toBe(true);
+    expect((await a.waitFor(uuid)).status).toBe("REVOKED");
+  }, 60000);
+
+  test("an offer delivered twice runs once", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const uuid = (
+      (await (
+        await a.submit({
+          script: new File([GPU_JOB], "render.ts"),
+          file: new File(["x"], "x.txt"),
+          params: '{"size":1}',
+        })
+      ).json()) as { uuid: string }
+    ).uuid;
+    expect((await a.waitFor(uuid, undefined, 30000)).status).toBe("SUCCESS");
+    // Replaying the same offer (same origin, job and attempt) with a fresh signature changes nothing.
+    const aSelf = (await peersOf(a)).self;
+    const offer = JSON.stringify({
+      origin: { nodeId: aSelf.node_id, url: aSelf.url },
+      uuid,
+      attempt: 1,
+      leaseTtlMs: 30000,
+      job: { queue: "gpu" },
+    });
+    const headers = signRequest(SECRET, {
+      method: "POST",
+      pathAndQuery: "/federation/offers",
+      bodySha256: sha256Hex(offer),
+      node: aSelf.node_id,
+      now: Date.now(),
+    });
+    await fetch(`${b.url}/federation/offers`, { method: "POST", headers, body: offer });
+    await Bun.sleep(500);
+    const jobsOnB = ((await (await b.api("/jobs")).json()) as { jobs: unknown[] }).jobs;
+    expect(jobsOnB.length).toBe(1);
+  }, 60000);
+});
+
+describe("faults", () => {
+  test("kill -9 of the executor mid-job: its lease expires and the job ends SUCCESS on the other peer, attempts [lost, success]", async () => {
+    const env = { PEER_SECRET: SECRET, ADVERT_INTERVAL: "1", LEASE_TTL: "3", SLOTS: "gpu:1" };
+    const b = await startServeProcess(FROM_SOURCE, {
+      dataDir: tempDir(),
+      cwd: ROOT,
+      env: { ...env, NODE_NAME: "b" },
+    });
+    const c = await startServeProcess(FROM_SOURCE, {
+      dataDir: tempDir(),
+      cwd: ROOT,
+      env: { ...env, NODE_NAME: "c" },
+    });
+    processes.push(b, c);
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: `${b.url},${c.url}`, LEASE_TTL: "3" });
+    expect(
+      await eventuallyAsync(
+        async () => (await peersOf(a)).peers.filter((p) => p.state === "alive").length === 2,
+        15000,
+      ),
+    ).toBe(true);
+    const slow = `export const schedule = { queue: "gpu" };
+export async function main(ctx) {
+  await Bun.sleep(2500);
+  return process.env.PIXYZ_NODE;
+}`;
+    const uuid = (
+      (await (await a.submit({ script: new File([slow], "slow.ts") })).json()) as { uuid: string }
+    ).uuid;
+    const started = (await a.waitFor(uuid, ["STARTED"], 20000)) as unknown as Details;
+    const first = started.attempts[0]!.slot;
+    const victim = first === "peer:b" ? b : c;
+    victim.proc.kill("SIGKILL");
+    await victim.proc.exited;
+    const done = (await a.waitFor(uuid, undefined, 40000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.attempts.map((x) => x.cause)).toEqual(["lost", "success"]);
+    expect(done.attempts[1]!.slot).toBe(first === "peer:b" ? "peer:c" : "peer:b");
+  }, 90000);
+
+  test("a control job's chord whose gpu children run on peers finishes at the origin", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:2" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const chord = `from pixyz_worker.script import *
+from celery import chord
+from celery.result import allow_join_result
+import os
+
+
+def part(pc, params):
+    return {'n': params['n'], 'slot': os.environ.get('PIXYZ_SLOT')}
+
+
+def merge(pc, params):
+    return sorted(x['result']['n'] for x in params)
+
+
+@pixyz_schedule(queue='control')
+def main(pc, params):
+    tasks = [pixyz_execute.s({'n': n}, pc.clone().update(entrypoint='part')) for n in range(3)]
+    result = chord(tasks)(pixyz_execute.s(pc=pc.clone().update(entrypoint='merge')))
+    with allow_join_result():
+        return result.get()
+`;
+    const uuid = (
+      (await (await a.submit({ script: new File([chord], "chord.py") })).json()) as { uuid: string }
+    ).uuid;
+    const done = (await a.waitFor(uuid, undefined, 60000)) as unknown as Details & { children: string[] };
+    expect(done.status).toBe("SUCCESS");
+    expect((done.result as { result: number[] }).result).toEqual([0, 1, 2]);
+    const parent = (await (await a.api(`/jobs/${uuid}/details`)).json()) as { children: string[] };
+    for (const child of parent.children) {
+      const d = (await (await a.api(`/jobs/${child}/details`)).json()) as Details;
+      expect(d.attempts.at(-1)!.slot).toBe("peer:b");
+    }
+  }, 90000);
+});

@@ -87,7 +87,7 @@ function jobValues(overrides: Partial<JobRow> = {}) {
     paramsJson: "{}",
     configJson: "{}",
     waitReason: null,
-    originNode: "test",
+    originNode: null, // this node's own job (a delegated one names its origin)
     requestedAt: Date.now(),
     ...overrides,
   };

@@ -114,7 +114,8 @@ export function peerUrls(name: string, raw: Raw): string[] {
     .map((u) => u.trim().replace(/\/+$/, ""))
     .filter((u) => u !== "");
   for (const url of urls) {
-    if (!/^https?:\/\/[^/\s]+$/.test(url)) throw bad(name, "base URLs like http://gpu-box:8001 separated by commas", raw);
+    if (!/^https?:\/\/[^/\s]+$/.test(url))
+      throw bad(name, "base URLs like http://gpu-box:8001 separated by commas", raw);
   }
   return [...new Set(urls)];
 }

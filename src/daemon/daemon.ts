@@ -14,7 +14,7 @@ import { prepareRuntime } from "../runner/runtime.ts";
 import { WarmPool } from "../runner/warm-pool.ts";
 import { type Capacity, detectCapacity } from "../scheduler/capacity.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import { buildSlots, slotRules } from "../scheduler/slots.ts";
+import { buildSlots, escalationQueue, slotRules } from "../scheduler/slots.ts";
 import { ProcessRegistry } from "../scripts/registry.ts";
 import { DiskGuard, floorProblem } from "../storage/disk-guard.ts";
 import { JobFolders } from "../storage/job-folders.ts";
@@ -103,7 +103,7 @@ async function startLocked(
   const warm = config.warmChildren
     ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) })
     : null;
-  const { scheduler, defaults } = createEngine({
+  const { scheduler, defaults, childJobs } = createEngine({
     config,
     store,
     folders,
@@ -116,6 +116,13 @@ async function startLocked(
     bus,
     warm,
     disk,
+    // With peers, a job that would run here only on a stand-in slot (no GPU) goes to a free peer first.
+    prefersPeer: (queue) => federation?.delegator.prefersPeer(queue) ?? false,
+    // A job a peer delegated here has its children at its origin (only such jobs call these).
+    origin: {
+      spawn: (job, seq, spec) => federation!.executions.spawn(job.uuid, seq, spec),
+      wait: (job, ids, timeoutMs) => federation!.executions.wait(job.uuid, ids, timeoutMs),
+    },
   });
   const jobs = new JobService(
     store,
@@ -147,7 +154,19 @@ async function startLocked(
           advertIntervalMs: config.federation.advertIntervalS * 1000,
           version: VERSION,
         },
-        scheduler,
+        {
+          store,
+          folders,
+          jobs,
+          scheduler,
+          leaseTtlMs: config.federation.leaseTtlS * 1000,
+          spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
+          limits: {
+            maxRetries: config.maxRetries,
+            retryTimeLimitS: config.retryTimeLimitS,
+            escalateTo: () => escalationQueue(slots),
+          },
+        },
         capacity.gpus,
         bus,
         logger,

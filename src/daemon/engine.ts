@@ -43,6 +43,8 @@ export interface EngineParts {
   warm?: SchedulerDeps["warm"];
   disk?: SchedulerDeps["disk"];
   env?: Record<string, string>;
+  prefersPeer?: SchedulerDeps["prefersPeer"];
+  origin?: SchedulerDeps["origin"];
 }
 
 export interface Engine {
@@ -72,6 +74,8 @@ export function createEngine(parts: EngineParts): Engine {
     warm: parts.warm ?? null,
     disk: parts.disk,
     env: parts.env,
+    prefersPeer: parts.prefersPeer,
+    origin: parts.origin,
     store,
     paths: folders,
     scriptOf,

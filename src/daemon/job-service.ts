@@ -20,6 +20,8 @@ export interface Submission {
   scriptFile: string | null;
   /** The uploaded input's file name in the stage's inputs folder. */
   inputFile: string | null;
+  /** The node that owns the job (federation: the origin of a job delegated here); default this one. */
+  originNode?: string;
 }
 
 export interface UploadLimits {
@@ -92,7 +94,7 @@ export class JobService {
           inputFile: submission.inputFile,
           rootFile,
           waitReason: this.scheduler.waitReason(config.queue),
-          originNode: this.nodeId,
+          originNode: submission.originNode ?? this.nodeId,
           requestedAt: Date.now(),
         }),
       );

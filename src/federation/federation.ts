@@ -1,14 +1,33 @@
-// Federation: this daemon's place among its peers. Slice one: adverts. Every ADVERT_INTERVAL
+// Federation: this daemon's place among its peers. Adverts: every ADVERT_INTERVAL
 // (with ±10 % jitter, so a LAN of daemons started together does not advert in lockstep) and soon
 // after a change of its slots, it tells each peer what it serves: per queue its own slots (never a
 // fallback), how many are busy and how many jobs wait, its GPUs, whether it drains. It learns the
-// same from them (peers.ts), which GET /peers and the placement of jobs read.
+// same from them (peers.ts), which GET /peers and the placement of jobs read. Hand-offs: as the
+// origin, jobs it cannot serve itself go to peers under leases (delegation.ts); as an executor, it
+// runs what peers hand it (execution.ts).
+
+import type { JobService } from "../daemon/job-service.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Gpu } from "../scheduler/capacity.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { JobFolders } from "../storage/job-folders.ts";
+import type { JobStore } from "../store/job-store.ts";
+import { type DelegationDeps, Delegator } from "./delegation.ts";
+import { Executions } from "./execution.ts";
 import { PeerClient } from "./peer-client.ts";
 import { type Advert, type AdvertQueue, type Peer, PeerTable } from "./peers.ts";
+
+/** What the hand-offs need from the rest of the daemon. */
+export interface FederationParts {
+  store: JobStore;
+  folders: JobFolders;
+  jobs: Pick<JobService, "submit">;
+  scheduler: Scheduler;
+  limits: DelegationDeps["limits"];
+  spawnChild: DelegationDeps["spawnChild"];
+  leaseTtlMs: number;
+}
 
 export interface FederationSettings {
   nodeId: string;
@@ -37,16 +56,43 @@ export class Federation {
   advertsFailed = 0;
 
   private unsubscribe: (() => void) | null = null;
+  readonly delegator: Delegator;
+  readonly executions: Executions;
+  private readonly scheduler: Scheduler;
 
   constructor(
     readonly settings: FederationSettings,
-    private readonly scheduler: Pick<Scheduler, "slots" | "queues" | "runningOn">,
+    private readonly parts: FederationParts,
     private readonly gpus: Gpu[],
     private readonly bus: EventBus,
     private readonly logger: Logger,
   ) {
+    this.scheduler = parts.scheduler;
     this.table = new PeerTable(settings.peers);
     this.client = new PeerClient({ secret: settings.secret, nodeId: settings.nodeId });
+    const common = {
+      nodeId: settings.nodeId,
+      store: parts.store,
+      folders: parts.folders,
+      table: this.table,
+      client: this.client,
+      bus,
+      logger,
+    };
+    this.delegator = new Delegator({
+      ...common,
+      url: () => this.settings.url,
+      leaseTtlMs: parts.leaseTtlMs,
+      scheduler: parts.scheduler,
+      limits: parts.limits,
+      spawnChild: parts.spawnChild,
+    });
+    this.executions = new Executions({
+      ...common,
+      jobs: parts.jobs,
+      scheduler: parts.scheduler,
+      draining: () => this.draining,
+    });
   }
 
   /** Starts advertising, once the daemon listens at `url`. */
@@ -56,12 +102,16 @@ export class Federation {
     this.unsubscribe = this.bus.subscribe((event) => {
       if (event.type === "status") this.changed();
     });
+    this.executions.start(this.parts.leaseTtlMs);
+    this.delegator.start();
     this.schedule(0);
   }
 
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
+    this.delegator.stop();
+    this.executions.stop();
     if (this.timer) clearTimeout(this.timer);
     if (this.changeTimer) clearTimeout(this.changeTimer);
   }
@@ -108,7 +158,11 @@ export class Federation {
     if (advert.nodeId === this.settings.nodeId) return; // our own URL among PEERS
     const { isNew, restarted } = this.table.receive(advert);
     if (isNew) this.logger.info("peer joined", { peer: advert.name, url: advert.url, node: advert.nodeId });
-    if (restarted) this.logger.warn("peer restarted", { peer: advert.name, node: advert.nodeId });
+    if (restarted) {
+      // Whatever it ran for us died with its old life: those jobs are placed again at once.
+      this.logger.warn("peer restarted", { peer: advert.name, node: advert.nodeId });
+      this.delegator.expireLeases(advert.nodeId);
+    }
     // A peer we had not told about us yet hears from us at once.
     if (isNew) this.changed();
   }

@@ -21,13 +21,7 @@ export class PeerClient {
     timeoutMs?: number,
   ): Promise<Response> {
     const text = body === undefined ? "" : JSON.stringify(body);
-    const headers = signRequest(this.options.secret, {
-      method,
-      pathAndQuery: path,
-      bodySha256: sha256Hex(text),
-      node: this.options.nodeId,
-      now: Date.now(),
-    });
+    const headers = this.sign(method, path, sha256Hex(text));
     return fetch(`${baseUrl}${path}`, {
       method,
       headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
@@ -36,7 +30,7 @@ export class PeerClient {
     });
   }
 
-  /** A signed request whose body is raw bytes (a file), with its digest in the signature. */
+  /** A signed request whose body is raw bytes (a log chunk), with their digest in the signature. */
   async sendBytes(
     baseUrl: string,
     method: string,
@@ -44,18 +38,41 @@ export class PeerClient {
     bytes: Uint8Array,
     timeoutMs = 60_000,
   ): Promise<Response> {
-    const headers = signRequest(this.options.secret, {
-      method,
-      pathAndQuery: path,
-      bodySha256: sha256Hex(bytes),
-      node: this.options.nodeId,
-      now: Date.now(),
-    });
+    const headers = this.sign(method, path, sha256Hex(bytes));
     return fetch(`${baseUrl}${path}`, {
       method,
       headers: { ...headers, "content-type": "application/octet-stream" },
       body: bytes,
       signal: AbortSignal.timeout(timeoutMs),
+    });
+  }
+
+  /**
+   * PUTs a file, streamed from disk (never whole in memory); `sha256` (computed beforehand) is signed,
+   * and the receiver checks the bytes it stores against it.
+   */
+  async sendFile(
+    baseUrl: string,
+    path: string,
+    filePath: string,
+    sha256: string,
+    timeoutMs = 3_600_000,
+  ): Promise<Response> {
+    return fetch(`${baseUrl}${path}`, {
+      method: "PUT",
+      headers: { ...this.sign("PUT", path, sha256), "content-type": "application/octet-stream" },
+      body: Bun.file(filePath),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  }
+
+  private sign(method: string, path: string, bodySha256: string): Record<string, string> {
+    return signRequest(this.options.secret, {
+      method,
+      pathAndQuery: path,
+      bodySha256,
+      node: this.options.nodeId,
+      now: Date.now(),
     });
   }
 }

@@ -133,6 +133,19 @@ export interface SchedulerDeps {
   warm: Pick<WarmPool, "fill" | "take" | "close"> | null;
   /** Variables every job of this scheduler gets on top of its slot's (a local run's PIXYZ_LOCAL). */
   env?: Record<string, string>;
+  /**
+   * Whether a peer could take `queue`'s work now (federation): a slot that only stands in for that
+   * queue (no GPU here) then leaves the job to the peer.
+   */
+  prefersPeer?: (queue: string) => boolean;
+  /**
+   * For a job a peer delegated here (federation): its child jobs live at its origin, so its spawns
+   * and waits go there (execution.ts). Absent: every job's children are this node's.
+   */
+  origin?: {
+    spawn(job: JobRow, seq: number, spec: ChildSpec): Promise<string>;
+    wait(job: JobRow, ids: string[], timeoutMs: number | undefined): Promise<ChildOutcome[]>;
+  };
   /** Gives the data disk's reserve back when a store write fails for lack of space (storage/disk-guard.ts). */
   disk?: { releaseReserve(): boolean };
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
@@ -275,6 +288,7 @@ export class Scheduler {
         if (!this.accepting) return;
         if (this.busy.has(slot.id)) continue;
         for (const queue of secondary ? slot.serves.slice(1) : slot.serves.slice(0, 1)) {
+          if (queue in slot.fallback && this.deps.prefersPeer?.(queue)) continue;
           let claimed: ReturnType<JobStore["claimNext"]>;
           try {
             claimed = this.deps.store.claimNext(queue, slot.id, this.deps.nodeId);
@@ -531,11 +545,13 @@ export class Scheduler {
       return;
     }
     const { limits } = this.deps;
+    // A job a peer delegated here is retried (or not) by its origin.
+    const foreign = running.job.originNode !== null && running.job.originNode !== this.deps.nodeId;
     const verdict = verdictFor({
       cause: result.cause,
       queue: running.attempt.queue,
       retry: running.job.retry,
-      maxRetries: limits.maxRetries,
+      maxRetries: foreign ? 0 : limits.maxRetries,
       escalateTo: escalationQueue(this.deps.slots),
       retryTimeLimitS: limits.retryTimeLimitS,
     });
@@ -581,8 +597,21 @@ export class Scheduler {
     this.notify();
   }
 
+  /** A job a peer delegated here: its family lives at its origin. */
+  private isForeign(job: JobRow): boolean {
+    return job.originNode !== null && job.originNode !== this.deps.nodeId;
+  }
+
   private onSpawn(running: Running, req: number, spec: ChildSpec): void {
     running.spawned += 1;
+    const { origin } = this.deps;
+    if (origin && this.isForeign(running.job)) {
+      origin.spawn(running.job, running.spawned, spec).then(
+        (uuid) => running.child?.reply({ t: "reply", req, ok: true, value: uuid }),
+        (error: Error) => running.child?.reply({ t: "reply", req, ok: false, error: error.message }),
+      );
+      return;
+    }
     try {
       const child = this.deps.spawnChild(running.job, running.spawned, spec);
       running.child?.reply({ t: "reply", req, ok: true, value: child.uuid });
@@ -611,6 +640,10 @@ export class Scheduler {
    * by then at the latest (the reply says where each job is); 0 answers at once, without parking.
    */
   private onWait(running: Running, req: number, ids: string[], timeoutMs?: number): void {
+    if (this.deps.origin && this.isForeign(running.job)) {
+      this.onOriginWait(running, req, ids, timeoutMs);
+      return;
+    }
     let ready: ChildOutcome[] | null;
     try {
       ready = this.outcomes(ids);
@@ -635,6 +668,29 @@ export class Scheduler {
       this.notify();
     }
     this.onJobEnded();
+  }
+
+  /**
+   * A delegated job waits on jobs of its origin: it is parked here as for a local wait (its slot
+   * lent out: the children may be placed on this node), and gets its slot back with the answer.
+   */
+  private onOriginWait(running: Running, req: number, ids: string[], timeoutMs?: number): void {
+    const answer = (reply: Reply) => {
+      if (!this.live.has(running)) return;
+      if (running.parked) {
+        running.resumeWith = reply;
+        this.notify();
+      } else running.child?.reply(reply);
+    };
+    if (timeoutMs !== 0 && !running.parked) {
+      running.parked = true;
+      this.busy.delete(running.slot.id);
+      this.notify();
+    }
+    this.deps.origin!.wait(running.job, ids, timeoutMs).then(
+      (value) => answer({ t: "reply", req, ok: true, value }),
+      (error: Error) => answer({ t: "reply", req, ok: false, error: error.message }),
+    );
   }
 
   /** A wait with a timeout that is still going: answered with where each job is. */
@@ -710,7 +766,7 @@ export class Scheduler {
 }
 
 /** What a waiting script is told about a job: its outcome and its meta, as in the details. */
-function childOutcome(job: JobRow): ChildOutcome {
+export function childOutcome(job: JobRow): ChildOutcome {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace("Z", "+00:00"));
   return {
     id: job.uuid,

@@ -179,27 +179,142 @@ export class JobStore {
         .limit(1)
         .get();
       if (!job) return null;
-      const now = Date.now();
-      const number =
-        (tx.select({ n: sql<number>`count(*)` }).from(attempts).where(eq(attempts.jobId, job.id)).get()?.n ??
-          0) + 1;
-      const attempt = tx
-        .insert(attempts)
-        .values({ jobId: job.id, number, queue, slot, nodeId, startedAt: now })
-        .returning()
-        .get();
-      this.move(tx, job, JobStatus.STARTED, attempt.id, `slot ${slot}`, {
-        currentAttemptId: attempt.id,
-        startedAt: now,
-        stoppedAt: null,
-        waitReason: null,
-        progress: 0,
-        stepsJson: "[]",
-      });
-      return {
-        job: { ...job, status: JobStatus.STARTED, currentAttemptId: attempt.id, startedAt: now },
-        attempt,
-      };
+      return this.claimTx(tx, job, this.attemptCount(tx, job.id) + 1, slot, nodeId, null);
+    });
+  }
+
+  private attemptCount(tx: Tx, jobId: number): number {
+    return (
+      tx.select({ n: sql<number>`count(*)` }).from(attempts).where(eq(attempts.jobId, jobId)).get()?.n ?? 0
+    );
+  }
+
+  /** Opens attempt `number` of a waiting job on `slot` of node `nodeId` and moves it to STARTED. */
+  private claimTx(
+    tx: Tx,
+    job: JobRow,
+    number: number,
+    slot: string,
+    nodeId: string,
+    leaseExpiresAt: number | null,
+  ): Claimed {
+    const now = Date.now();
+    const attempt = tx
+      .insert(attempts)
+      .values({ jobId: job.id, number, queue: job.queue, slot, nodeId, leaseExpiresAt, startedAt: now })
+      .returning()
+      .get();
+    this.move(tx, job, JobStatus.STARTED, attempt.id, `slot ${slot}`, {
+      currentAttemptId: attempt.id,
+      startedAt: now,
+      stoppedAt: null,
+      waitReason: null,
+      progress: 0,
+      stepsJson: "[]",
+    });
+    return {
+      job: { ...job, status: JobStatus.STARTED, currentAttemptId: attempt.id, startedAt: now },
+      attempt,
+    };
+  }
+
+  /** The next waiting job of `queue`, as a claim would take it (federation placement). */
+  nextWaiting(queue: string): JobRow | undefined {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, queue)))
+      .orderBy(desc(jobs.priority), asc(jobs.id))
+      .limit(1)
+      .get();
+  }
+
+  /** Node ids that ran an attempt of the job which ended other than `success`, `lost` or `stopped`. */
+  failedOn(jobId: number): Set<string> {
+    const rows = this.db
+      .select({ node: attempts.nodeId, cause: attempts.exitCause })
+      .from(attempts)
+      .where(eq(attempts.jobId, jobId))
+      .all();
+    return new Set(
+      rows
+        .filter((r) => r.node && r.cause && !["success", "lost", "stopped"].includes(r.cause))
+        .map((r) => r.node!),
+    );
+  }
+
+  /**
+   * A peer accepted attempt `number` of a waiting job: it is claimed for that peer under a lease.
+   * Null when the job is no longer waiting or another attempt opened meanwhile (the peer is told to drop it).
+   */
+  claimForPeer(
+    uuid: string,
+    number: number,
+    slot: string,
+    nodeId: string,
+    leaseExpiresAt: number,
+  ): Claimed | null {
+    return this.transact((tx) => {
+      const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
+      if (!job || !WAITING.includes(job.status) || this.attemptCount(tx, job.id) + 1 !== number) return null;
+      return this.claimTx(tx, job, number, slot, nodeId, leaseExpiresAt);
+    });
+  }
+
+  /** The job's current attempt if it is attempt `number`, run by `nodeId`, and the job still STARTED. */
+  delegatedAttempt(
+    uuid: string,
+    number: number,
+    nodeId: string,
+  ): { job: JobRow; attempt: AttemptRow } | null {
+    const job = this.get(uuid);
+    if (!job || job.status !== JobStatus.STARTED || job.currentAttemptId === null) return null;
+    const attempt = this.db.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
+    if (!attempt || attempt.number !== number || attempt.nodeId !== nodeId || attempt.endedAt !== null)
+      return null;
+    return { job, attempt };
+  }
+
+  /** Extends a delegated attempt's lease (fenced by the caller through delegatedAttempt). */
+  renewLease(attemptId: number, until: number): void {
+    this.db.update(attempts).set({ leaseExpiresAt: until }).where(eq(attempts.id, attemptId)).run();
+  }
+
+  /** Running attempts on peers whose lease ended before `now`, or every one of `nodeId`'s. */
+  expiredLeases(now: number, nodeId?: string): { job: JobRow; attempt: AttemptRow }[] {
+    return this.db
+      .select({ job: jobs, attempt: attempts })
+      .from(attempts)
+      .innerJoin(jobs, eq(jobs.currentAttemptId, attempts.id))
+      .where(
+        and(
+          eq(jobs.status, JobStatus.STARTED),
+          isNull(attempts.endedAt),
+          nodeId ? eq(attempts.nodeId, nodeId) : lt(attempts.leaseExpiresAt, now),
+        ),
+      )
+      .all()
+      .filter((row) => row.attempt.leaseExpiresAt !== null);
+  }
+
+  /** Unfinished jobs another node delegated here (a restarted executor drops them: their origin re-places them). */
+  unfinishedFrom(otherThan: string): JobRow[] {
+    return this.db
+      .select()
+      .from(jobs)
+      .where(
+        and(inArray(jobs.status, [...WAITING, JobStatus.STARTED]), sql`${jobs.originNode} != ${otherThan}`),
+      )
+      .all();
+  }
+
+  /** Fenced: puts a job whose delegated attempt was lost (lease expired, peer restarted) back to waiting. */
+  requeueLost(attemptId: number, reason: string): boolean {
+    return this.transact((tx) => {
+      const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
+      if (!job || job.status !== JobStatus.STARTED) return false;
+      this.requeueTx(tx, job, reason, "lost");
+      return true;
     });
   }
 

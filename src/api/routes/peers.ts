@@ -2,9 +2,14 @@
 // signed with PEER_SECRET; never with a client token). Without PEER_SECRET, GET /peers answers 404
 // and no /federation/ route exists.
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { ChildSpecError } from "../../daemon/child-jobs.ts";
+import { type Finish, type Offer, RequestRefused, StaleAttempt } from "../../federation/delegation.ts";
 import type { Federation } from "../../federation/federation.ts";
 import type { Advert } from "../../federation/peers.ts";
 import { SignatureChecker, sha256Hex } from "../../federation/signing.ts";
+import type { ChildSpec } from "../../sdk/protocol.ts";
+import { UnsafePathError } from "../../storage/safe-path.ts";
 import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
 import { badRequest, envelope, notFound } from "../errors.ts";
@@ -108,12 +113,102 @@ function registerSignedRoutes(app: OpenAPIHono, federation: Federation): void {
     const url = new URL(c.req.url);
     const verdict = checker.check(c.req.method, url.pathname + url.search, c.req.raw.headers, Date.now());
     if (!verdict.ok) return c.json(envelope(401, `Peer request refused: ${verdict.reason}`), 401);
-    const body = new Uint8Array(await c.req.arrayBuffer());
-    if (sha256Hex(body) !== verdict.bodySha256) {
-      return c.json(envelope(401, "Peer request refused: the body does not match its signature"), 401);
+    // A PUT is a file, streamed to disk by its route, which checks it against the signed digest.
+    if (c.req.method !== "PUT") {
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      if (sha256Hex(body) !== verdict.bodySha256) {
+        return c.json(envelope(401, "Peer request refused: the body does not match its signature"), 401);
+      }
     }
     c.set("peerNode" as never, verdict.node as never);
+    c.set("peerBodySha256" as never, verdict.bodySha256 as never);
     await next();
+  });
+  const peerOf = (c: Context) => c.get("peerNode" as never) as string;
+  // A report for an attempt that is not (or no longer) the peer's: 409, and the peer drops the job.
+  const fenced = async (c: Context, work: () => unknown): Promise<Response> => {
+    try {
+      const value = await work();
+      if (value instanceof Response) return value;
+      return value === undefined ? c.body(null, 204) : c.json(value as object, 200);
+    } catch (error) {
+      if (error instanceof StaleAttempt) return c.json(envelope(409, error.message), 409);
+      if (
+        error instanceof UnsafePathError ||
+        error instanceof RequestRefused ||
+        error instanceof ChildSpecError
+      ) {
+        throw badRequest(error.message);
+      }
+      throw error;
+    }
+  };
+  const { delegator, executions } = federation;
+  const attemptOf = (c: Context) => {
+    const n = Number(c.req.param("n"));
+    if (!Number.isInteger(n) || n < 1) throw badRequest("the attempt must be a number from 1");
+    return n;
+  };
+
+  app.post("/federation/offers", async (c) => {
+    const offer = (await c.req.json().catch(() => null)) as Offer | null;
+    if (!offer?.uuid || !offer.job || !offer.origin) throw badRequest("Invalid offer");
+    const answer = executions.accept(offer, peerOf(c));
+    return answer.accepted ? c.json(answer, 200) : c.json(envelope(409, answer.reason), 409);
+  });
+  app.post("/federation/jobs/:uuid/cancel", async (c) => {
+    const { attempt } = (await c.req.json().catch(() => ({}))) as { attempt?: number };
+    const dropped = executions.cancel(peerOf(c), c.req.param("uuid"), Number(attempt));
+    return c.json({ dropped }, 200);
+  });
+  app.get("/federation/jobs/:uuid/files", (c) =>
+    fenced(c, () => delegator.files(c.req.param("uuid"), peerOf(c))),
+  );
+  app.get("/federation/jobs/:uuid/files/:path{.+}", (c) =>
+    fenced(
+      c,
+      () => new Response(Bun.file(delegator.filePath(c.req.param("uuid"), peerOf(c), c.req.param("path")))),
+    ),
+  );
+  app.post("/federation/jobs/:uuid/attempts/:n/renew", (c) =>
+    fenced(c, () => ({ leaseExpiresAt: delegator.renew(c.req.param("uuid"), attemptOf(c), peerOf(c)) })),
+  );
+  app.post("/federation/jobs/:uuid/attempts/:n/progress", async (c) => {
+    const report = (await c.req.json()) as { progress: number; total: number; stepsJson: string };
+    return fenced(c, () => delegator.progress(c.req.param("uuid"), attemptOf(c), peerOf(c), report));
+  });
+  app.post("/federation/jobs/:uuid/attempts/:n/log", async (c) => {
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    return fenced(c, () => delegator.log(c.req.param("uuid"), attemptOf(c), peerOf(c), bytes));
+  });
+  app.put("/federation/jobs/:uuid/attempts/:n/outputs/:path{.+}", (c) =>
+    fenced(c, async () => {
+      const sha = c.get("peerBodySha256" as never) as string;
+      const size = await delegator.output(
+        c.req.param("uuid"),
+        attemptOf(c),
+        peerOf(c),
+        c.req.param("path"),
+        c.req.raw.body,
+        sha,
+      );
+      return { size };
+    }),
+  );
+  app.post("/federation/jobs/:uuid/attempts/:n/spawn", async (c) => {
+    const { seq, spec } = (await c.req.json()) as { seq: number; spec: ChildSpec };
+    return fenced(c, () => ({
+      uuid: delegator.spawn(c.req.param("uuid"), attemptOf(c), peerOf(c), seq, spec),
+    }));
+  });
+  app.post("/federation/jobs/:uuid/attempts/:n/wait", async (c) => {
+    const { ids, timeoutMs } = (await c.req.json()) as { ids: string[]; timeoutMs?: number };
+    if (!Array.isArray(ids)) throw badRequest("ids: expected a list of job ids");
+    return fenced(c, () => delegator.wait(c.req.param("uuid"), attemptOf(c), peerOf(c), ids, timeoutMs));
+  });
+  app.post("/federation/jobs/:uuid/attempts/:n/finish", async (c) => {
+    const end = (await c.req.json()) as Finish;
+    return fenced(c, () => ({ status: delegator.finish(c.req.param("uuid"), attemptOf(c), peerOf(c), end) }));
   });
 
   app.post("/federation/advert", async (c) => {

@@ -1,0 +1,370 @@
+// The executor's side of a hand-off: a job a peer (its origin) offered and this node accepted. It is
+// pulled here (script and inputs, hash-checked), inserted as a local job and run by this node's own
+// engine, slots and limits, like any other job; what it does is reported to the origin as it
+// happens (progress, log), and at its end its outputs go home before its outcome does. The origin
+// decides retries, so a delegated job never retries here. Every report carries the attempt number:
+// a 409 means the origin moved on, and the job is killed here. So is a job whose origin cannot be
+// reached for a whole lease, or that the origin cancels. A restarted executor drops what it was
+// running for others: their leases run out and their origins place them again.
+import { closeSync, openSync, readSync } from "node:fs";
+import type { JobService } from "../daemon/job-service.ts";
+import type { EventBus } from "../events/bus.ts";
+import { isTerminal } from "../jobs/states.ts";
+import type { WorkerConfig } from "../jobs/worker-config.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Scheduler } from "../scheduler/scheduler.ts";
+import type { ChildOutcome, ChildSpec } from "../sdk/protocol.ts";
+import type { JobFolders } from "../storage/job-folders.ts";
+import { resolveInside } from "../storage/safe-path.ts";
+import type { JobStore } from "../store/job-store.ts";
+import type { Finish, Offer } from "./delegation.ts";
+import { type ManifestEntry, manifest, receiveFile } from "./files.ts";
+import type { PeerClient } from "./peer-client.ts";
+import type { PeerTable } from "./peers.ts";
+
+/** The origin refused a request of the job's (the script gets it as an error). */
+class OriginRefused extends Error {}
+
+interface Execution {
+  key: string;
+  offer: Offer;
+  /** The local job that runs it (null while its files are pulled). */
+  localUuid: string | null;
+  /** Last time the origin answered a renewal. */
+  renewedAt: number;
+  logOffset: number;
+  ended: boolean;
+}
+
+export interface ExecutionDeps {
+  nodeId: string;
+  store: JobStore;
+  folders: JobFolders;
+  jobs: Pick<JobService, "submit">;
+  scheduler: Pick<Scheduler, "cancel" | "slots" | "runningOn" | "notify">;
+  table: PeerTable;
+  client: PeerClient;
+  bus: EventBus;
+  logger: Logger;
+  draining: () => boolean;
+}
+
+const LOG_FORWARD_MS = 500;
+/** The most log bytes one report carries. */
+const LOG_CHUNK = 256 * 1024;
+
+export class Executions {
+  private readonly byKey = new Map<string, Execution>();
+  private readonly byLocal = new Map<string, Execution>();
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(private readonly deps: ExecutionDeps) {}
+
+  /** Drops the delegated jobs a previous life of this daemon had taken, then starts its timers. */
+  start(leaseTtlMs: number): void {
+    for (const job of this.deps.store.unfinishedFrom(this.deps.nodeId)) this.deps.scheduler.cancel(job.uuid);
+    this.timers.push(setInterval(() => void this.renewAll(leaseTtlMs), Math.max(500, leaseTtlMs / 3)));
+    this.timers.push(setInterval(() => void this.forwardLogs(), LOG_FORWARD_MS));
+    for (const timer of this.timers) timer.unref();
+    this.unsubscribe = this.deps.bus.subscribe((event) => {
+      const execution = this.byLocal.get(event.job);
+      if (!execution) return;
+      if (event.type === "progress") {
+        void this.report(execution, "progress", {
+          progress: event.progress,
+          total: event.total,
+          stepsJson: JSON.stringify(event.steps),
+        });
+      } else if (isTerminal(event.to)) void this.finish(execution);
+    });
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+    this.unsubscribe?.();
+  }
+
+  get running(): number {
+    return this.byKey.size;
+  }
+
+  /** Slots of this node's own that serve `queue` and are free, less the offers already accepted for it. */
+  private free(queue: string): number {
+    const own = this.deps.scheduler.slots.filter((s) => s.serves.includes(queue) && !(queue in s.fallback));
+    const idle = own.filter((s) => this.deps.scheduler.runningOn(s.id) === null).length;
+    const pending = [...this.byKey.values()].filter(
+      (e) =>
+        e.offer.job.queue === queue &&
+        (e.localUuid === null || this.deps.store.get(e.localUuid)?.status !== "STARTED"),
+    ).length;
+    return idle - pending;
+  }
+
+  /** An offer: accepted when a slot of its queue is free here (the same offer twice runs once). */
+  accept(offer: Offer, fromNode: string): { accepted: true } | { accepted: false; reason: string } {
+    if (offer.origin.nodeId !== fromNode) return { accepted: false, reason: "the offer is not the signer's" };
+    const key = `${offer.origin.nodeId}/${offer.uuid}/${offer.attempt}`;
+    if (this.byKey.has(key)) return { accepted: true };
+    if (this.deps.draining()) return { accepted: false, reason: "this node is draining" };
+    if (this.free(offer.job.queue) <= 0)
+      return { accepted: false, reason: `no free slot for queue '${offer.job.queue}'` };
+    const execution: Execution = {
+      key,
+      offer,
+      localUuid: null,
+      renewedAt: Date.now(),
+      logOffset: 0,
+      ended: false,
+    };
+    this.byKey.set(key, execution);
+    const origin = this.deps.table.get(offer.origin.nodeId);
+    if (origin) origin.delegatedFrom++;
+    void this.prepare(execution);
+    return { accepted: true };
+  }
+
+  /** Pulls the job's files from its origin into a staging folder and starts it here. */
+  private async prepare(execution: Execution): Promise<void> {
+    const { offer } = execution;
+    const { client, folders, logger } = this.deps;
+    const stage = folders.stage(crypto.randomUUID());
+    try {
+      const list = await client.send(offer.origin.url, "GET", `/federation/jobs/${offer.uuid}/files`);
+      if (!list.ok) throw new Error(`the origin answered ${list.status} for the job's files`);
+      for (const entry of (await list.json()) as ManifestEntry[]) {
+        const res = await client.send(
+          offer.origin.url,
+          "GET",
+          `/federation/jobs/${offer.uuid}/files/${entry.path}`,
+          undefined,
+          600_000,
+        );
+        if (!res.ok) throw new Error(`the origin answered ${res.status} for ${entry.path}`);
+        await receiveFile(res.body, resolveInside(stage.dir, entry.path), entry.sha256);
+      }
+      if (!this.byKey.has(execution.key)) throw new Error("cancelled while its files came");
+      const config = JSON.parse(offer.job.configJson) as WorkerConfig;
+      const { job } = await this.deps.jobs.submit(stage, {
+        definition: {
+          name: offer.job.name,
+          process: offer.job.process,
+          params: JSON.parse(offer.job.paramsJson),
+          config,
+          warnings: [],
+        },
+        scriptFile: offer.job.scriptFile,
+        inputFile: offer.job.inputFile,
+        originNode: offer.origin.nodeId,
+      });
+      execution.localUuid = job.uuid;
+      this.byLocal.set(job.uuid, execution);
+      logger.info("delegated job accepted", {
+        job: offer.uuid,
+        local: job.uuid,
+        origin: offer.origin.url,
+        attempt: offer.attempt,
+      });
+    } catch (error) {
+      stage.discard();
+      logger.warn("a delegated job could not start", { job: offer.uuid, error: String(error) });
+      await this.end(execution, {
+        cause: "spawn",
+        exitCode: null,
+        signal: null,
+        peakRssKb: null,
+        error: `The job could not start on peer ${this.deps.nodeId}: ${(error as Error).message}`,
+        resultJson: null,
+        stepsJson: "[]",
+        progress: null,
+      });
+    }
+  }
+
+  /** A signed report to the origin; a 409 (the attempt is no longer this node's) kills the job here. */
+  private async report(execution: Execution, what: string, body: unknown): Promise<boolean> {
+    const { offer } = execution;
+    try {
+      const res = await this.deps.client.send(
+        offer.origin.url,
+        "POST",
+        `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
+        body,
+      );
+      if (res.status === 409) {
+        this.drop(execution, "the origin moved on (409)");
+        return false;
+      }
+      if (res.ok) execution.renewedAt = Date.now();
+      return res.ok;
+    } catch {
+      return false; // unreachable: the renewals decide when to give up
+    }
+  }
+
+  private async renewAll(leaseTtlMs: number): Promise<void> {
+    await Promise.all(
+      [...this.byKey.values()].map(async (execution) => {
+        if (execution.ended) return;
+        await this.report(execution, "renew", {});
+        if (this.byKey.has(execution.key) && Date.now() - execution.renewedAt > leaseTtlMs) {
+          this.drop(execution, "its origin could not be reached for a whole lease");
+        }
+      }),
+    );
+  }
+
+  /** Sends what the local job log gained since the last time. */
+  private async forwardLogs(execution?: Execution): Promise<void> {
+    const list = execution ? [execution] : [...this.byLocal.values()];
+    for (const e of list) {
+      if (!e.localUuid) continue;
+      let fd: number;
+      try {
+        fd = openSync(this.deps.folders.logFile(e.localUuid), "r");
+      } catch {
+        continue;
+      }
+      try {
+        for (;;) {
+          const chunk = Buffer.alloc(LOG_CHUNK);
+          const n = readSync(fd, chunk, 0, LOG_CHUNK, e.logOffset);
+          if (n <= 0) break;
+          const res = await this.deps.client
+            .sendBytes(
+              e.offer.origin.url,
+              "POST",
+              `/federation/jobs/${e.offer.uuid}/attempts/${e.offer.attempt}/log`,
+              chunk.subarray(0, n),
+            )
+            .catch(() => null);
+          if (!res?.ok) break;
+          e.logOffset += n;
+        }
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /** The local job ended: its log, then its outputs, then its outcome go home. */
+  private async finish(execution: Execution): Promise<void> {
+    if (execution.ended || !execution.localUuid) return;
+    const job = this.deps.store.get(execution.localUuid)!;
+    const attempt = this.deps.store.attemptsOf(job.id).at(-1);
+    await this.forwardLogs(execution);
+    const { offer } = execution;
+    let cause = attempt?.exitCause ?? "exit";
+    let error = job.error;
+    if (cause === "success") {
+      try {
+        const outputs = await manifest(this.deps.folders.outputsDir(job.uuid), [""]);
+        for (const file of outputs) {
+          const res = await this.deps.client.sendFile(
+            offer.origin.url,
+            `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/outputs/${file.path}`,
+            `${this.deps.folders.outputsDir(job.uuid)}/${file.path}`,
+            file.sha256,
+          );
+          if (res.status === 409) return this.drop(execution, "the origin moved on (409)");
+          if (!res.ok) throw new Error(`the origin answered ${res.status} for output ${file.path}`);
+        }
+      } catch (err) {
+        // The outputs did not make it home: the origin must not see SUCCESS without them.
+        cause = "spawn";
+        error = `The outputs could not be sent to the origin: ${(err as Error).message}`;
+      }
+    }
+    await this.end(execution, {
+      cause,
+      exitCode: attempt?.exitCode ?? null,
+      signal: attempt?.signal ?? null,
+      peakRssKb: attempt?.peakRssKb ?? null,
+      error,
+      resultJson: cause === "success" ? job.resultJson : null,
+      stepsJson: attempt?.stepsJson ?? "[]",
+      progress: job.progress,
+    });
+  }
+
+  private async end(execution: Execution, finish: Finish): Promise<void> {
+    execution.ended = true;
+    await this.report(execution, "finish", finish);
+    this.forget(execution);
+  }
+
+  /** A delegated job's child job, created at its origin. */
+  async spawn(localUuid: string, seq: number, spec: ChildSpec): Promise<string> {
+    const execution = this.byLocal.get(localUuid);
+    if (!execution) throw new Error("this job is no longer run for its origin");
+    const res = await this.call(execution, "spawn", { seq, spec });
+    return ((await res.json()) as { uuid: string }).uuid;
+  }
+
+  /** A delegated job waits on jobs of its origin: asked again until they end or its timeout passes. */
+  async wait(localUuid: string, ids: string[], timeoutMs: number | undefined): Promise<ChildOutcome[]> {
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    for (;;) {
+      const execution = this.byLocal.get(localUuid);
+      if (!execution) throw new Error("this job is no longer run for its origin");
+      const left = deadline - Date.now();
+      const res = await this.call(execution, "wait", {
+        ids,
+        timeoutMs: Number.isFinite(left) ? Math.max(0, left) : undefined,
+      }).catch(async (error: Error) => {
+        if (error instanceof OriginRefused) throw error;
+        await Bun.sleep(1000); // unreachable for now: the renewals decide when to give up
+        return null;
+      });
+      if (!res) continue;
+      const answer = (await res.json()) as { done: boolean; outcomes: ChildOutcome[] };
+      if (answer.done || Date.now() >= deadline) return answer.outcomes;
+    }
+  }
+
+  /** A request the job's script made, answered by the origin; a refusal is the script's error. */
+  private async call(execution: Execution, what: string, body: unknown): Promise<Response> {
+    const { offer } = execution;
+    const res = await this.deps.client.send(
+      offer.origin.url,
+      "POST",
+      `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
+      body,
+      30_000,
+    );
+    if (res.status === 409) {
+      this.drop(execution, "the origin moved on (409)");
+      throw new OriginRefused("the origin no longer runs this job here");
+    }
+    if (!res.ok) {
+      const detail = ((await res.json().catch(() => null)) as { detail?: { details?: string } } | null)
+        ?.detail?.details;
+      throw new OriginRefused(detail ?? `the origin answered ${res.status}`);
+    }
+    return res;
+  }
+
+  /** The origin cancelled (or moved on): the local job is killed, nothing more is reported. */
+  cancel(originNode: string, uuid: string, attempt: number): boolean {
+    const execution = this.byKey.get(`${originNode}/${uuid}/${attempt}`);
+    if (!execution) return false;
+    this.drop(execution, "cancelled by its origin");
+    return true;
+  }
+
+  private drop(execution: Execution, why: string): void {
+    execution.ended = true;
+    this.forget(execution);
+    if (execution.localUuid) this.deps.scheduler.cancel(execution.localUuid);
+    this.deps.logger.warn("delegated job dropped", {
+      job: execution.offer.uuid,
+      local: execution.localUuid,
+      why,
+    });
+  }
+
+  private forget(execution: Execution): void {
+    this.byKey.delete(execution.key);
+    if (execution.localUuid) this.byLocal.delete(execution.localUuid);
+  }
+}

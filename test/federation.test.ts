@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { sha256Hex, signRequest } from "../src/federation/signing.ts";
-import { FROM_SOURCE } from "./helpers/cli.ts";
+import { FROM_SOURCE, runCli } from "./helpers/cli.ts";
 import { startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
@@ -63,6 +63,12 @@ describe("adverts and the peer table", () => {
     expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);
     const aSeenByB = (await peersOf(b)).peers.find((p) => p.name === "a")!;
     expect(Object.keys(aSeenByB.queues).sort()).toEqual(["clean", "control", "cpu", "zip"]);
+
+    // The same table on the command line.
+    const cli = await runCli(["peers", "-u", a.url, "-t", TOKEN]);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/^NAME +URL +STATE +LAST SEEN +QUEUES +GPUS +LOST +TO +FROM$/m);
+    expect(cli.stdout).toMatch(new RegExp(`^c +${c.url.replace(/[.]/g, "\\.")} +alive .*gpuhigh 0/1`, "m"));
   }, 30000);
 
   test("a peer whose adverts stop is suspect after 3 missed intervals and gone after 6", async () => {
@@ -213,6 +219,13 @@ describe("hand-off under a lease", () => {
     expect(log).toContain("rendering on gpu-0");
     const peers = await peersOf(a);
     expect(peers.peers.find((p) => p.name === "b")).toMatchObject({ delegated_to: 1 });
+    const metrics = await (await a.api("/metrics", { auth: false })).text();
+    expect(metrics).toMatch(/^pixyz_peers\{state="alive"\} 1$/m);
+    expect(metrics).toMatch(/^pixyz_peer_offers_accepted_total 1$/m);
+    expect(metrics).toMatch(/^pixyz_peer_jobs_delegated_to\{peer="b"\} 1$/m);
+    // The outputs came home: at least the 3 MB file's bytes were received here.
+    const received = Number(/^pixyz_peer_bytes_received_total (\d+)$/m.exec(metrics)?.[1]);
+    expect(received).toBeGreaterThanOrEqual(3_000_000);
   }, 60000);
 
   test("cancel at the origin kills the job on the peer", async () => {

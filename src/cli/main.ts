@@ -27,6 +27,7 @@ Client (talks to --url, default http://localhost:8001 or PIXYZ_URL):
   cancel          cancel a job: cancel -j UUID
   processes       list the pre-registered processes
   process-doc     a process's documentation: process-doc NAME
+  peers           the peer daemons this one knows (federation)
 
 Run '${PROGRAM} <command> --help' for a command's options; docs/cli.md for exit codes.`;
 
@@ -45,6 +46,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   "download-all": () => import("./client/download.ts").then((m) => ({ run: m.runDownloadAll })),
   logs: () => import("./client/logs.ts"),
   processes: () => import("./client/processes.ts").then((m) => ({ run: m.runProcesses })),
+  peers: () => import("./client/peers.ts").then((m) => ({ run: m.runPeers })),
   "process-doc": () => import("./client/processes.ts").then((m) => ({ run: m.runProcessDoc })),
 };
 

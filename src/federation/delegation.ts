@@ -16,6 +16,7 @@ import type { JobFolders } from "../storage/job-folders.ts";
 import { resolveInside } from "../storage/safe-path.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { JobRow } from "../store/schema.ts";
+import type { FederationCounters } from "./federation.ts";
 import { type ManifestEntry, manifest, receiveFile } from "./files.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { Peer, PeerTable } from "./peers.ts";
@@ -68,6 +69,7 @@ export interface DelegationDeps {
   bus: EventBus;
   logger: Logger;
   limits: { maxRetries: number; retryTimeLimitS: number; escalateTo: () => string | null };
+  counters: FederationCounters;
   /** Creates (or finds again) the seq-th child of a job (daemon/child-jobs.ts): a delegated script's children live here. */
   spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
 }
@@ -197,6 +199,7 @@ export class Delegator {
     try {
       const res = await client.send(peer.url, "POST", "/federation/offers", offer);
       if (res.status !== 200) {
+        this.deps.counters.offersRefused++;
         logger.debug("peer refused an offer", { job: job.uuid, peer: peer.advert!.name, status: res.status });
         return;
       }
@@ -214,6 +217,7 @@ export class Delegator {
           .catch(() => {});
         return;
       }
+      this.deps.counters.offersAccepted++;
       this.earlierSteps.set(job.uuid, job.stepsJson ?? "[]");
       peer.delegatedTo++;
       logger.info("job delegated", { job: job.uuid, attempt, peer: peer.advert!.name, queue: job.queue });
@@ -300,7 +304,9 @@ export class Delegator {
   ): Promise<number> {
     this.current(uuid, attempt, nodeId);
     const dest = resolveInside(this.deps.folders.outputsDir(uuid), path);
-    return receiveFile(body, dest, sha256);
+    const size = await receiveFile(body, dest, sha256);
+    this.deps.counters.bytesReceived += size;
+    return size;
   }
 
   /** The attempt's end: the origin's policy decides what it means (a retry may go elsewhere). */
@@ -387,6 +393,7 @@ export class Delegator {
     for (const { job, attempt } of this.deps.store.expiredLeases(Date.now(), nodeId)) {
       const why = nodeId ? "its peer restarted" : "its peer's lease expired";
       if (this.deps.store.requeueLost(attempt.id, `${why}; it runs again`)) {
+        this.deps.counters.leasesExpired++;
         this.deps.logger.warn("delegated job lost", {
           job: job.uuid,
           attempt: attempt.number,

@@ -18,6 +18,7 @@ import type { JobFolders } from "../storage/job-folders.ts";
 import { resolveInside } from "../storage/safe-path.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { Finish, Offer } from "./delegation.ts";
+import type { FederationCounters } from "./federation.ts";
 import { type ManifestEntry, manifest, receiveFile } from "./files.ts";
 import type { PeerClient } from "./peer-client.ts";
 import type { PeerTable } from "./peers.ts";
@@ -47,6 +48,7 @@ export interface ExecutionDeps {
   bus: EventBus;
   logger: Logger;
   draining: () => boolean;
+  counters: FederationCounters;
 }
 
 const LOG_FORWARD_MS = 500;
@@ -141,7 +143,11 @@ export class Executions {
           600_000,
         );
         if (!res.ok) throw new Error(`the origin answered ${res.status} for ${entry.path}`);
-        await receiveFile(res.body, resolveInside(stage.dir, entry.path), entry.sha256);
+        this.deps.counters.bytesReceived += await receiveFile(
+          res.body,
+          resolveInside(stage.dir, entry.path),
+          entry.sha256,
+        );
       }
       if (!this.byKey.has(execution.key)) throw new Error("cancelled while its files came");
       const config = JSON.parse(offer.job.configJson) as WorkerConfig;

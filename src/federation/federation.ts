@@ -18,6 +18,21 @@ import { Executions } from "./execution.ts";
 import { PeerClient } from "./peer-client.ts";
 import { type Advert, type AdvertQueue, type Peer, PeerTable } from "./peers.ts";
 
+/** Counters of the hand-offs, for /metrics. */
+export interface FederationCounters {
+  offersAccepted: number;
+  offersRefused: number;
+  leasesExpired: number;
+  /** File bytes received from peers (inputs pulled here, outputs sent home here). */
+  bytesReceived: number;
+}
+
+/** What /metrics reads of the federation. */
+export interface FederationStats {
+  peers: { name: string; state: string; lostAdverts: number; delegatedTo: number; delegatedFrom: number }[];
+  counters: FederationCounters;
+}
+
 /** What the hand-offs need from the rest of the daemon. */
 export interface FederationParts {
   store: JobStore;
@@ -56,6 +71,12 @@ export class Federation {
   advertsFailed = 0;
 
   private unsubscribe: (() => void) | null = null;
+  readonly counters: FederationCounters = {
+    offersAccepted: 0,
+    offersRefused: 0,
+    leasesExpired: 0,
+    bytesReceived: 0,
+  };
   readonly delegator: Delegator;
   readonly executions: Executions;
   private readonly scheduler: Scheduler;
@@ -78,6 +99,7 @@ export class Federation {
       client: this.client,
       bus,
       logger,
+      counters: this.counters,
     };
     this.delegator = new Delegator({
       ...common,
@@ -165,6 +187,19 @@ export class Federation {
     }
     // A peer we had not told about us yet hears from us at once.
     if (isNew) this.changed();
+  }
+
+  stats(): FederationStats {
+    return {
+      peers: this.peers().map((p) => ({
+        name: p.advert?.name ?? p.url,
+        state: p.state,
+        lostAdverts: p.lostAdverts,
+        delegatedTo: p.delegatedTo,
+        delegatedFrom: p.delegatedFrom,
+      })),
+      counters: this.counters,
+    };
   }
 
   peers(): (Peer & { state: string })[] {

@@ -6,6 +6,7 @@
 // Nothing here can slow the scheduler: the bus listener only updates in-memory counters.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventBus, JobEvent } from "../events/bus.ts";
+import type { FederationStats } from "../federation/federation.ts";
 import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { DiskState } from "../storage/disk-guard.ts";
 import type { QueueStatusCount } from "../store/stats-store.ts";
@@ -23,6 +24,8 @@ export interface MetricsSources {
   requestedAt(uuid: string): number | null;
   /** The data disk now. */
   disk(): DiskState;
+  /** Peers and hand-offs, when federation is on. */
+  federation?: () => FederationStats;
 }
 
 const STATUSES = Object.values(JobStatus);
@@ -148,6 +151,8 @@ export class DaemonMetrics {
       (d) => (d.full ? 1 : 0),
     );
 
+    if (sources.federation) this.federationMetrics(sources.federation, registers);
+
     this.submitted = new Counter({
       name: "pixyz_jobs_submitted_total",
       help: "Jobs accepted (child jobs included), by queue",
@@ -214,6 +219,69 @@ export class DaemonMetrics {
     });
 
     this.unsubscribe = sources.bus.subscribe((event) => this.onEvent(event));
+  }
+
+  /** Peers by state, adverts lost, offers, leases, bytes, jobs delegated each way: read at scrape. */
+  private federationMetrics(stats: () => FederationStats, registers: Registry[]): void {
+    new Gauge({
+      name: "pixyz_peers",
+      help: "Peer daemons by state (alive, suspect, gone, unknown)",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const state of ["alive", "suspect", "gone", "unknown"]) this.set({ state }, 0);
+        for (const peer of stats().peers) this.inc({ state: peer.state });
+      },
+    });
+    const perPeer = (name: string, help: string, value: (p: FederationStats["peers"][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["peer"],
+        registers,
+        collect() {
+          this.reset();
+          for (const peer of stats().peers) this.set({ peer: peer.name }, value(peer));
+        },
+      });
+    perPeer(
+      "pixyz_peer_adverts_lost",
+      "Adverts of a peer that never arrived (from its sequence numbers)",
+      (p) => p.lostAdverts,
+    );
+    perPeer("pixyz_peer_jobs_delegated_to", "Jobs this daemon handed to a peer", (p) => p.delegatedTo);
+    perPeer("pixyz_peer_jobs_delegated_from", "Jobs a peer handed to this daemon", (p) => p.delegatedFrom);
+    const counter = (name: string, help: string, value: (c: FederationStats["counters"]) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(value(stats().counters));
+        },
+      });
+    counter(
+      "pixyz_peer_offers_accepted_total",
+      "Offers of jobs that a peer accepted",
+      (c) => c.offersAccepted,
+    );
+    counter(
+      "pixyz_peer_offers_refused_total",
+      "Offers of jobs that a peer refused (no free slot)",
+      (c) => c.offersRefused,
+    );
+    counter(
+      "pixyz_peer_leases_expired_total",
+      "Delegated attempts lost (lease expired, peer restarted)",
+      (c) => c.leasesExpired,
+    );
+    counter(
+      "pixyz_peer_bytes_received_total",
+      "File bytes received from peers (inputs and outputs)",
+      (c) => c.bytesReceived,
+    );
   }
 
   /** The Prometheus text exposition of every metric. */

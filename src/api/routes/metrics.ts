@@ -16,6 +16,7 @@ export function registerMetrics(app: OpenAPIHono, deps: ApiDeps): DaemonMetrics 
     isBusy: (slotId) => deps.scheduler.runningOn(slotId) !== null,
     requestedAt: (uuid) => deps.store.get(uuid)?.requestedAt ?? null,
     disk: () => deps.disk(),
+    federation: deps.federation ? () => deps.federation!.stats() : undefined,
   });
   app.use("*", httpMetrics(metrics));
 

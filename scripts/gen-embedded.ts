@@ -2,10 +2,12 @@
 // - harness.js: the child-side job harness, bundled into one file (written to disk at start, run by jobs);
 // - embedded.ts: the drizzle migrations, the built-in processes, the harness and the Python
 //   compatibility package (src/sdk/python: harness.py, pixyz_worker, celery), imported as text.
+// - process-files.ts: the built-in processes' bundled libraries and wasm files (scripts/gen-processes.ts).
 // Run by `bun run gen` (and so by test, typecheck and build); the output is not committed.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { isProcessFile } from "../src/scripts/registry.ts";
+import { generateProcessFiles } from "./gen-processes.ts";
 
 const root = join(import.meta.dir, "..");
 const out = join(root, "src/generated");
@@ -73,3 +75,4 @@ pythonFiles.forEach((f, i) => {
 });
 lines.push("];", "", "export { harnessSource };", "");
 writeFileSync(join(out, "embedded.ts"), lines.join("\n"));
+await generateProcessFiles(root, out);

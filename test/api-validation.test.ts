@@ -510,7 +510,19 @@ describe("unknown routes", () => {
 
 describe("GET /processes", () => {
   test("lists the built-in processes and PROCESS_DIR's, sorted, with or without a trailing slash", async () => {
-    const expected = { processes: ["api_test", "blankdoc", "extra", "nodoc", "sleep"] };
+    const expected = {
+      processes: [
+        "api_test",
+        "blankdoc",
+        "convert_file",
+        "extra",
+        "generate_metadata",
+        "generate_thumbnails",
+        "nodoc",
+        "sleep",
+        "thumbnail_chained",
+      ],
+    };
     for (const path of ["/processes", "/processes/"]) {
       const res = await d.api(path, { auth: false });
       expect(res.status).toBe(200);

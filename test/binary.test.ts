@@ -6,6 +6,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } f
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
+import { OBJ_CUBE, readPng, stepBox } from "./helpers/models.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
 // bunfig.toml's [test] timeout is not read by bun 1.4.5: without this, tests get 5 s.
@@ -65,7 +66,16 @@ describe("serve", () => {
     expect(welcome.status).toBe(200);
     expect(await welcome.text()).toBe(`Welcome to PiXYZ API v${pkg.version}!`);
     expect(readdirSync(dataDir)).toEqual(expect.arrayContaining(["jobs.sqlite", "jobs", "runtime"]));
-    expect(await (await fetch(`${d.url}/processes`)).json()).toEqual({ processes: ["api_test", "sleep"] });
+    expect(await (await fetch(`${d.url}/processes`)).json()).toEqual({
+      processes: [
+        "api_test",
+        "convert_file",
+        "generate_metadata",
+        "generate_thumbnails",
+        "sleep",
+        "thumbnail_chained",
+      ],
+    });
     expect((await d.api("/jobs", { auth: false })).status).toBe(401);
 
     const sleepRes = await d.submit({ process: "sleep", params: JSON.stringify({ duration: 0.1 }) });
@@ -138,5 +148,53 @@ describe("serve", () => {
     expect(list.jobs.map((j) => j.status)).toEqual(["SUCCESS", "SUCCESS"]);
     daemon.proc.kill("SIGTERM");
     expect(await daemon.proc.exited).toBe(0);
+  }, 60_000);
+});
+
+describe("the 3D processes", () => {
+  let daemon: ServeProcess | null = null;
+  afterAll(() => {
+    if (daemon && daemon.proc.exitCode === null) daemon.proc.kill("SIGKILL");
+  });
+
+  test("convert_file and generate_thumbnails run from the binary alone (bundled libraries, wasm written at start)", async () => {
+    daemon = await startServeProcess([binary], {
+      dataDir: join(work, "data-3d"),
+      cwd: work,
+      env,
+      inheritEnv: false,
+    });
+    const d = daemon;
+    expect(readdirSync(join(work, "data-3d", "runtime", "process", "lib")).sort()).toEqual([
+      "assimpjs.wasm",
+      "occt-import-js.wasm",
+      "three-d.js",
+    ]);
+    const submit = async (fields: Record<string, string | File>) => {
+      const res = await d.submit(fields);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { uuid: string }).uuid;
+    };
+    const [convert, thumbnails] = await Promise.all([
+      submit({ process: "convert_file", file: new File([stepBox(100, 50, 20)], "box.step"), params: "{}" }),
+      submit({
+        process: "generate_thumbnails",
+        file: new File([OBJ_CUBE], "cube.obj"),
+        params: JSON.stringify({ width: 64, height: 48 }),
+      }),
+    ]);
+    expect(await d.waitFor(convert)).toMatchObject({ status: "SUCCESS", result: { output: "output.glb" } });
+    const glb = new Uint8Array(await (await d.api(`/jobs/${convert}/outputs/output.glb`)).arrayBuffer());
+    expect(new TextDecoder().decode(glb.subarray(0, 4))).toBe("glTF");
+    expect(await d.waitFor(thumbnails)).toMatchObject({
+      status: "SUCCESS",
+      result: { preview: { file: "preview.glb", size: "64x48" }, metadata: { polygon_count: 12 } },
+    });
+    const iso = readPng(
+      new Uint8Array(await (await d.api(`/jobs/${thumbnails}/outputs/iso.png`)).arrayBuffer()),
+    );
+    expect([iso.width, iso.height, iso.pixels[(24 * 64 + 32) * 4 + 3]]).toEqual([64, 48, 255]);
+    d.proc.kill("SIGTERM");
+    expect(await d.proc.exited).toBe(0);
   }, 60_000);
 });

@@ -1,11 +1,13 @@
-// What a child needs on disk: the job harness, the built-in processes and the Python compatibility
-// package, all carried inside the binary (src/generated/embedded.ts) and written to <data>/runtime at
-// start. Also how to start the runtime: the compiled binary runs scripts with itself as Bun
-// (BUN_BE_BUN=1), a dev checkout with bun; .py scripts run with the Python resolved at start.
+// What a child needs on disk: the job harness, the built-in processes (with their bundled
+// libraries and wasm files) and the Python compatibility package, all carried inside the binary
+// (src/generated/embedded.ts, process-files.ts) and written to <data>/runtime at start. Also how
+// to start the runtime: the compiled binary runs scripts with itself as Bun (BUN_BE_BUN=1), a dev
+// checkout with bun; .py scripts run with the Python resolved at start.
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { builtinProcesses, harnessSource, pythonFiles } from "../generated/embedded.ts";
+import { processLibraryFiles } from "../generated/process-files.ts";
 import type { JobUser } from "./job-user.ts";
 import type { PythonInterpreter } from "./python.ts";
 import type { Sandbox } from "./sandbox.ts";
@@ -59,6 +61,18 @@ function makeReadable(path: string): void {
   chmodSync(path, 0o755);
 }
 
+/**
+ * The built-in processes' libraries (bundles and wasm files, carried as files inside the binary)
+ * under <process>/lib, where the processes import them from (scripts/gen-processes.ts).
+ */
+function writeProcessLibraries(processDir: string): void {
+  for (const { path, file } of processLibraryFiles) {
+    const target = join(processDir, path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, readFileSync(file), { mode: 0o644 });
+  }
+}
+
 export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter | null = null): Runtime {
   const dir = join(dataDir, "runtime");
   const processDir = join(dir, "process");
@@ -66,6 +80,7 @@ export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter |
     processDir,
     builtinProcesses.map((p) => ({ path: p.file, source: p.source })),
   );
+  writeProcessLibraries(processDir);
   const pythonDir = join(dir, "python");
   writeFolder(pythonDir, pythonFiles);
   const hash = createHash("sha256").update(harnessSource).digest("hex").slice(0, 12);

@@ -338,7 +338,8 @@ export async function main(ctx) {
 
   test("a control job's chord whose gpu children run on peers finishes at the origin", async () => {
     const b = await peerDaemon("b", { SLOTS: "gpu:2" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    // GPU_FALLBACK=wait: the gpu children can only run on the peer (a busy peer is waited for).
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url, GPU_FALLBACK: "wait" });
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
     const chord = `from pixyz_worker.script import *
 from celery import chord
@@ -374,3 +375,48 @@ def main(pc, params):
     }
   }, 90000);
 });
+
+describe("origin restart", () => {
+  test("a delegated job keeps its lease across a restart of its origin and reports once it is back: one attempt", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1", LEASE_TTL: "20" });
+    const dataDir = tempDir();
+    const port = String(await freeLoopbackPort());
+    const env = {
+      GPU_FALLBACK: "wait",
+      PEER_SECRET: SECRET,
+      NODE_NAME: "a",
+      ADVERT_INTERVAL: "1",
+      SLOTS: "cpu:1",
+      PEERS: b.url,
+      LEASE_TTL: "20",
+      API_PORT: port,
+    };
+    let a = await startTestDaemon(env, dataDir);
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const slow = `export const schedule = { queue: "gpu" };
+export async function main(ctx) {
+  ctx.progress.next("working");
+  await Bun.sleep(3000);
+  return "done on " + process.env.PIXYZ_SLOT;
+}`;
+    const uuid = (
+      (await (await a.submit({ script: new File([slow], "slow.ts") })).json()) as { uuid: string }
+    ).uuid;
+    await a.waitFor(uuid, ["STARTED"], 20000);
+    await a.close({ keepData: true });
+    await Bun.sleep(500);
+    a = await startTestDaemon(env, dataDir);
+    daemons.push(a);
+    const done = (await a.waitFor(uuid, undefined, 40000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toBe("done on gpu-0");
+    expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([["peer:b", "success"]]);
+  }, 60000);
+});
+
+async function freeLoopbackPort(): Promise<number> {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = server.port!;
+  server.stop(true);
+  return port;
+}

@@ -26,6 +26,9 @@ import type { PeerTable } from "./peers.ts";
 /** The origin refused a request of the job's (the script gets it as an error). */
 class OriginRefused extends Error {}
 
+/** The origin did not answer for a whole lease. */
+class OriginGone extends Error {}
+
 interface Execution {
   key: string;
   offer: Offer;
@@ -63,8 +66,11 @@ export class Executions {
 
   constructor(private readonly deps: ExecutionDeps) {}
 
+  private leaseTtlMs = 30_000;
+
   /** Drops the delegated jobs a previous life of this daemon had taken, then starts its timers. */
   start(leaseTtlMs: number): void {
+    this.leaseTtlMs = leaseTtlMs;
     for (const job of this.deps.store.unfinishedFrom(this.deps.nodeId)) this.deps.scheduler.cancel(job.uuid);
     this.timers.push(setInterval(() => void this.renewAll(leaseTtlMs), Math.max(500, leaseTtlMs / 3)));
     this.timers.push(setInterval(() => void this.forwardLogs(), LOG_FORWARD_MS));
@@ -132,15 +138,20 @@ export class Executions {
     const { client, folders, logger } = this.deps;
     const stage = folders.stage(crypto.randomUUID());
     try {
-      const list = await client.send(offer.origin.url, "GET", `/federation/jobs/${offer.uuid}/files`);
+      // An origin that is restarting is waited for (untilReachable), as for every report.
+      const list = await this.untilReachable(execution, () =>
+        client.send(this.originUrl(offer), "GET", `/federation/jobs/${offer.uuid}/files`),
+      );
       if (!list.ok) throw new Error(`the origin answered ${list.status} for the job's files`);
       for (const entry of (await list.json()) as ManifestEntry[]) {
-        const res = await client.send(
-          offer.origin.url,
-          "GET",
-          `/federation/jobs/${offer.uuid}/files/${entry.path}`,
-          undefined,
-          600_000,
+        const res = await this.untilReachable(execution, () =>
+          client.send(
+            this.originUrl(offer),
+            "GET",
+            `/federation/jobs/${offer.uuid}/files/${entry.path}`,
+            undefined,
+            600_000,
+          ),
         );
         if (!res.ok) throw new Error(`the origin answered ${res.status} for ${entry.path}`);
         this.deps.counters.bytesReceived += await receiveFile(
@@ -168,7 +179,7 @@ export class Executions {
       logger.info("delegated job accepted", {
         job: offer.uuid,
         local: job.uuid,
-        origin: offer.origin.url,
+        origin: this.originUrl(offer),
         attempt: offer.attempt,
       });
     } catch (error) {
@@ -192,7 +203,7 @@ export class Executions {
     const { offer } = execution;
     try {
       const res = await this.deps.client.send(
-        offer.origin.url,
+        this.originUrl(offer),
         "POST",
         `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
         body,
@@ -238,7 +249,7 @@ export class Executions {
           if (n <= 0) break;
           const res = await this.deps.client
             .sendBytes(
-              e.offer.origin.url,
+              this.originUrl(e.offer),
               "POST",
               `/federation/jobs/${e.offer.uuid}/attempts/${e.offer.attempt}/log`,
               chunk.subarray(0, n),
@@ -266,16 +277,19 @@ export class Executions {
       try {
         const outputs = await manifest(this.deps.folders.outputsDir(job.uuid), [""]);
         for (const file of outputs) {
-          const res = await this.deps.client.sendFile(
-            offer.origin.url,
-            `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/outputs/${file.path}`,
-            `${this.deps.folders.outputsDir(job.uuid)}/${file.path}`,
-            file.sha256,
+          const res = await this.untilReachable(execution, () =>
+            this.deps.client.sendFile(
+              this.originUrl(offer),
+              `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/outputs/${file.path}`,
+              `${this.deps.folders.outputsDir(job.uuid)}/${file.path}`,
+              file.sha256,
+            ),
           );
           if (res.status === 409) return this.drop(execution, "the origin moved on (409)");
           if (!res.ok) throw new Error(`the origin answered ${res.status} for output ${file.path}`);
         }
       } catch (err) {
+        if (err instanceof OriginGone) return this.drop(execution, err.message);
         // The outputs did not make it home: the origin must not see SUCCESS without them.
         cause = "spawn";
         error = `The outputs could not be sent to the origin: ${(err as Error).message}`;
@@ -293,10 +307,53 @@ export class Executions {
     });
   }
 
+  /** The outcome, sent until the origin takes it (it may be restarting), or a lease's time without it. */
   private async end(execution: Execution, finish: Finish): Promise<void> {
     execution.ended = true;
-    await this.report(execution, "finish", finish);
+    const { offer } = execution;
+    try {
+      await this.untilReachable(execution, () =>
+        this.deps.client.send(
+          this.originUrl(offer),
+          "POST",
+          `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/finish`,
+          finish,
+          30_000,
+        ),
+      );
+    } catch (error) {
+      this.deps.logger.warn("a delegated job's outcome never reached its origin", {
+        job: offer.uuid,
+        error: String(error),
+      });
+    }
     this.forget(execution);
+  }
+
+  /**
+   * Sends until the origin answers (any status): an origin that is restarting is waited for, one
+   * silent for a whole lease since it last answered is given up on (its lease has run out there).
+   */
+  private async untilReachable(execution: Execution, send: () => Promise<Response>): Promise<Response> {
+    for (;;) {
+      try {
+        const res = await send();
+        execution.renewedAt = Date.now();
+        return res;
+      } catch (error) {
+        if (Date.now() - execution.renewedAt > this.leaseTtlMs) {
+          throw new OriginGone(
+            `its origin could not be reached for a whole lease (${(error as Error).message})`,
+          );
+        }
+        await Bun.sleep(1000);
+      }
+    }
+  }
+
+  /** Where the origin is now: the URL of its latest advert (it may have moved), else the offer's. */
+  private originUrl(offer: Offer): string {
+    return this.deps.table.get(offer.origin.nodeId)?.url ?? offer.origin.url;
   }
 
   /** A delegated job's child job, created at its origin. */
@@ -332,7 +389,7 @@ export class Executions {
   private async call(execution: Execution, what: string, body: unknown): Promise<Response> {
     const { offer } = execution;
     const res = await this.deps.client.send(
-      offer.origin.url,
+      this.originUrl(offer),
       "POST",
       `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
       body,

@@ -244,8 +244,9 @@ export class Scheduler {
         // it ended meanwhile
       }
     }
-    const { requeued, failed } = store.recoverInterrupted((lostBefore) =>
-      interruptionVerdict({ crashed: true, lostBefore, maxLost: limits.maxLostAttempts }),
+    const { requeued, failed } = store.recoverInterrupted(
+      (lostBefore) => interruptionVerdict({ crashed: true, lostBefore, maxLost: limits.maxLostAttempts }),
+      { nodeId: this.deps.nodeId, now: this.deps.now() },
     );
     if (requeued.length > 0)
       logger.warn("re-queued jobs interrupted by a restart", { count: requeued.length });

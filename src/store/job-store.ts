@@ -413,7 +413,11 @@ export class JobStore {
    * interruptionVerdict): back to waiting at its old place, or failed. The caller kills what the
    * dead daemon's jobs left running first (by the node marker).
    */
-  recoverInterrupted(decide: (lostBefore: number) => Verdict & { error?: string }): {
+  recoverInterrupted(
+    decide: (lostBefore: number) => Verdict & { error?: string },
+    /** This node: an attempt a peer runs for it under a lease that still holds is not interrupted. */
+    self?: { nodeId: string; now: number },
+  ): {
     requeued: JobRow[];
     failed: JobRow[];
   } {
@@ -422,6 +426,13 @@ export class JobStore {
       const requeued: JobRow[] = [];
       const failed: JobRow[] = [];
       for (const job of running) {
+        if (self && job.currentAttemptId !== null) {
+          const attempt = tx.select().from(attempts).where(eq(attempts.id, job.currentAttemptId)).get();
+          const leased =
+            attempt?.nodeId && attempt.nodeId !== self.nodeId && (attempt.leaseExpiresAt ?? 0) > self.now;
+          // The peer goes on running and reporting; if it does not, the lease runs out (delegation.ts).
+          if (leased) continue;
+        }
         const lostBefore = tx
           .select({ n: sql<number>`count(*)` })
           .from(attempts)

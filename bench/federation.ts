@@ -26,7 +26,9 @@ const JOBS = Number(args.jobs);
 const MB = Number(args.mb);
 const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist/pixyz-scheduler");
-const command = (await Bun.file(BINARY).exists()) ? [BINARY] : [process.execPath, join(ROOT, "src/cli/main.ts")];
+const command = (await Bun.file(BINARY).exists())
+  ? [BINARY]
+  : [process.execPath, join(ROOT, "src/cli/main.ts")];
 const TOKEN = "bench-token";
 const SECRET = "bench-peer-secret-bench-peer-secret";
 const work = mkdtempSync(join(tmpdir(), "pxs-fed-bench-"));
@@ -57,7 +59,13 @@ async function daemon(name: string, env: Record<string, string>) {
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) break;
+    if (
+      await fetch(`${url}/health`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      break;
     await Bun.sleep(50);
   }
   return { url, proc };
@@ -110,7 +118,11 @@ try {
     const submittedAt = performance.now();
     const done = await until(url, uuid);
     if (done.status !== "SUCCESS") throw new Error(`job ${uuid} ended ${done.status}`);
-    return { total: performance.now() - started, afterSubmit: performance.now() - submittedAt, slot: done.attempts.at(-1)!.slot };
+    return {
+      total: performance.now() - started,
+      afterSubmit: performance.now() - submittedAt,
+      slot: done.attempts.at(-1)!.slot,
+    };
   };
   // Warm-up, then alternate local and delegated so both see the same machine load.
   await timed(b.url, NOOP);
@@ -156,10 +168,21 @@ try {
       delegatedMedianMs: median(delegated),
       overheadMs: median(delegated) - median(local),
     },
-    large: { mb: MB, localMs: bigLocal.afterSubmit, delegatedMs: bigRemote.afterSubmit, handoffMBps, copyMBps, ratio: handoffMBps / copyMBps },
+    large: {
+      mb: MB,
+      localMs: bigLocal.afterSubmit,
+      delegatedMs: bigRemote.afterSubmit,
+      handoffMBps,
+      copyMBps,
+      ratio: handoffMBps / copyMBps,
+    },
   };
-  console.log(`no-op gpu job, ${JOBS} each: local on the GPU box ${result.noop.localMedianMs.toFixed(1)} ms, delegated from the CPU box ${result.noop.delegatedMedianMs.toFixed(1)} ms: overhead ${result.noop.overheadMs.toFixed(1)} ms (target < 30 ms)`);
-  console.log(`${MB} MB in and ${MB} MB out: local ${bigLocal.afterSubmit.toFixed(0)} ms, delegated ${bigRemote.afterSubmit.toFixed(0)} ms: hand-off ${handoffMBps.toFixed(0)} MB/s against a plain loopback copy of ${copyMBps.toFixed(0)} MB/s (${result.large.ratio.toFixed(2)}x, target >= 0.5x)`);
+  console.log(
+    `no-op gpu job, ${JOBS} each: local on the GPU box ${result.noop.localMedianMs.toFixed(1)} ms, delegated from the CPU box ${result.noop.delegatedMedianMs.toFixed(1)} ms: overhead ${result.noop.overheadMs.toFixed(1)} ms (target < 30 ms)`,
+  );
+  console.log(
+    `${MB} MB in and ${MB} MB out: local ${bigLocal.afterSubmit.toFixed(0)} ms, delegated ${bigRemote.afterSubmit.toFixed(0)} ms: hand-off ${handoffMBps.toFixed(0)} MB/s against a plain loopback copy of ${copyMBps.toFixed(0)} MB/s (${result.large.ratio.toFixed(2)}x, target >= 0.5x)`,
+  );
   if (args.json) console.log(JSON.stringify(result));
 } finally {
   a.proc.kill();

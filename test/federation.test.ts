@@ -420,3 +420,61 @@ async function freeLoopbackPort(): Promise<number> {
   server.stop(true);
   return port;
 }
+
+describe("load sharing and large files", () => {
+  test("a job that waited past SPILL_DELAY here goes to a peer with a free slot of its queue", async () => {
+    const b = await peerDaemon("b", { SLOTS: "cpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url, SPILL_DELAY: "1" });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const long = "export async function main() { await Bun.sleep(5000); return 'long'; }";
+    const quick = "export async function main() { return process.env.PIXYZ_SLOT; }";
+    const first = (
+      (await (await a.submit({ script: new File([long], "long.ts") })).json()) as { uuid: string }
+    ).uuid;
+    await a.waitFor(first, ["STARTED"], 10000);
+    const second = (
+      (await (await a.submit({ script: new File([quick], "quick.ts") })).json()) as { uuid: string }
+    ).uuid;
+    const done = (await a.waitFor(second, undefined, 20000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.attempts.map((x) => x.slot)).toEqual(["peer:b"]);
+    expect(done.result).toBe("cpu-0"); // b's own slot
+    await a.api(`/jobs/${first}`, { method: "DELETE" });
+  }, 60000);
+
+  test("a gone peer gets no new work: the job runs here on the fallback", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    await b.close();
+    daemons.splice(daemons.indexOf(b), 1);
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "gone", 15000)).toBe(true);
+    const quick = `export const schedule = { queue: "gpu" };\nexport async function main() { return process.env.PIXYZ_SLOT; }`;
+    const uuid = ((await (await a.submit({ script: new File([quick], "q.ts") })).json()) as { uuid: string })
+      .uuid;
+    const done = (await a.waitFor(uuid, undefined, 20000)) as unknown as Details;
+    expect(done.attempts.map((x) => x.slot)).toEqual(["cpu-0"]);
+  }, 60000);
+
+  test("a 200 MB input and a 200 MB output cross to the peer and back byte-identical", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url, GPU_FALLBACK: "wait" });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const size = 200 * 1024 * 1024;
+    const input = new Uint8Array(size);
+    for (let i = 0; i < size; i += 4096) input[i] = (i / 4096) % 251;
+    const copy = `export const schedule = { queue: "gpu" };
+export async function main(ctx) {
+  await Bun.write(ctx.outputDir("copy.bin"), Bun.file(ctx.inputFile()));
+  return null;
+}`;
+    const res = await a.submit({ script: new File([copy], "copy.ts"), file: new File([input], "big.bin") });
+    const uuid = ((await res.json()) as { uuid: string }).uuid;
+    const done = (await a.waitFor(uuid, undefined, 120000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.attempts.map((x) => x.slot)).toEqual(["peer:b"]);
+    const back = new Uint8Array(await (await a.api(`/jobs/${uuid}/outputs/copy.bin`)).arrayBuffer());
+    expect(back.length).toBe(size);
+    expect(Bun.hash(back)).toBe(Bun.hash(input));
+  }, 180000);
+});

@@ -88,6 +88,8 @@ export interface Config {
     peerSecret: string | null;
     advertIntervalS: number;
     leaseTtlS: number;
+    /** A job waiting this long goes to a free peer even when a local slot serves its queue; 0: never. */
+    spillDelayS: number;
   };
 }
 
@@ -194,6 +196,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
       peerSecret: peerSecret("PEER_SECRET", raw.PEER_SECRET),
       advertIntervalS: int("ADVERT_INTERVAL", raw.ADVERT_INTERVAL, 5, 1, 300),
       leaseTtlS: int("LEASE_TTL", raw.LEASE_TTL, 30, 3, 3600),
+      spillDelayS: int("SPILL_DELAY", raw.SPILL_DELAY, 30, 0, 86400),
     },
   };
 }

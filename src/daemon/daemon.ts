@@ -160,6 +160,7 @@ async function startLocked(
           jobs,
           scheduler,
           leaseTtlMs: config.federation.leaseTtlS * 1000,
+          spillDelayMs: config.federation.spillDelayS * 1000,
           spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
           limits: {
             maxRetries: config.maxRetries,

@@ -61,6 +61,8 @@ export interface DelegationDeps {
   nodeId: string;
   url: () => string;
   leaseTtlMs: number;
+  /** SPILL_DELAY: a job waiting this long here goes to a free peer even when a local slot serves its queue; 0: never. */
+  spillDelayMs: number;
   store: JobStore;
   folders: JobFolders;
   scheduler: Pick<Scheduler, "queues" | "notify" | "slots">;
@@ -156,7 +158,11 @@ export class Delegator {
     try {
       const offers: Promise<void>[] = [];
       for (const queue of this.deps.scheduler.queues()) {
-        if (queue.waiting === 0 || queue.served.how === "local") continue;
+        // Load sharing: a queue this node serves itself goes to a peer too once its oldest job has
+        // waited past SPILL_DELAY while a peer has a free slot of its own for it.
+        const { spillDelayMs } = this.deps;
+        const spill = spillDelayMs > 0 && (queue.oldestWaitS ?? 0) * 1000 >= spillDelayMs;
+        if (queue.waiting === 0 || (queue.served.how === "local" && !spill)) continue;
         const job = this.deps.store.nextWaiting(queue.name);
         if (!job || this.offered.has(job.uuid)) continue;
         const peer = this.choose(queue.name, this.deps.store.failedOn(job.id));

@@ -42,6 +42,7 @@ export interface FederationParts {
   limits: DelegationDeps["limits"];
   spawnChild: DelegationDeps["spawnChild"];
   leaseTtlMs: number;
+  spillDelayMs: number;
 }
 
 export interface FederationSettings {
@@ -105,6 +106,7 @@ export class Federation {
       ...common,
       url: () => this.settings.url,
       leaseTtlMs: parts.leaseTtlMs,
+      spillDelayMs: parts.spillDelayMs,
       scheduler: parts.scheduler,
       limits: parts.limits,
       spawnChild: parts.spawnChild,

@@ -1,7 +1,7 @@
 // Warm children: a started harness waits in each slot; the job's output still reaches its log,
 // nothing is left behind at shutdown, and WARM_CHILDREN=false starts every job cold.
 import { afterEach, describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { listProcesses } from "../src/runner/process-tree.ts";
 import { scriptFile, startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
@@ -36,10 +36,14 @@ const CHATTY = `export function main(ctx) {
 }`;
 
 describe("warm children", () => {
-  test("each slot keeps one waiting; a job runs in it with its own folder, id and log", async () => {
-    daemon = await startTestDaemon({ SLOTS: "cpu:2" });
+  test("a slot that ran a job keeps one waiting; the next job runs in it with its own folder, id and log", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1" });
     const dataDir = daemon.dataDir;
-    expect(await eventually(() => childrenOf(dataDir).length === 2, 5000)).toBe(true);
+    // None at start: an idle daemon costs its own memory only.
+    await Bun.sleep(300);
+    expect(childrenOf(dataDir)).toEqual([]);
+    await daemon.waitFor(await uuidOf(await daemon.submit({ script: scriptFile(CHATTY) })));
+    expect(await eventually(() => childrenOf(dataDir).length === 1, 5000)).toBe(true);
     const waiting = childrenOf(dataDir);
     const uuid = await uuidOf(await daemon.submit({ script: scriptFile(CHATTY) }));
     const details = await daemon.waitFor(uuid);
@@ -51,10 +55,25 @@ describe("warm children", () => {
     expect(log).toContain(`to stdout ${uuid}`);
     expect(log).toContain("to stderr");
     // The slot got a new warm child while the job ran.
-    expect(await eventually(() => childrenOf(dataDir).length === 2, 5000)).toBe(true);
+    expect(await eventually(() => childrenOf(dataDir).length === 1, 5000)).toBe(true);
     await daemon.close({ keepData: true });
     daemon = null;
     expect(await eventually(() => childrenOf(dataDir).length === 0, 5000)).toBe(true);
+  });
+
+  test("after WARM_IDLE without a job the warm children are stopped (and their pipes closed); work brings them back", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:2", WARM_IDLE: "1" });
+    const dataDir = daemon.dataDir;
+    const fds = () => readdirSync("/proc/self/fd").length;
+    const run = async () =>
+      (await daemon!.waitFor(await uuidOf(await daemon!.submit({ script: scriptFile(CHATTY) })))).status;
+    expect(await run()).toBe("SUCCESS");
+    expect(await eventually(() => childrenOf(dataDir).length === 1, 5000)).toBe(true);
+    const before = fds();
+    expect(await eventually(() => childrenOf(dataDir).length === 0, 10000)).toBe(true);
+    expect(await eventually(() => fds() < before, 3000)).toBe(true);
+    expect(await run()).toBe("SUCCESS");
+    expect(await eventually(() => childrenOf(dataDir).length === 1, 5000)).toBe(true);
   });
 
   test("WARM_CHILDREN=false: nothing waits, jobs start cold and run the same", async () => {

@@ -47,6 +47,8 @@ export interface Config {
   gpuFallback: "cpu" | "wait";
   /** Keep a started TS harness waiting in each slot (faster job start); off: every job starts cold. */
   warmChildren: boolean;
+  /** Seconds without a job after which warm children are stopped (0: kept). */
+  warmIdleS: number;
   /** Cap of a job's log file in bytes; past it the job is stopped. */
   jobLogMaxBytes: number;
   /** Retries after infrastructure failures (the original: 1, on gpuhigh). */
@@ -168,6 +170,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     controlSlots: int("CONTROL_SLOTS", raw.CONTROL_SLOTS, 4, 0, 1024),
     gpuFallback: oneOf("GPU_FALLBACK", raw.GPU_FALLBACK, "cpu", ["cpu", "wait"]),
     warmChildren: bool("WARM_CHILDREN", raw.WARM_CHILDREN, true),
+    warmIdleS: int("WARM_IDLE", raw.WARM_IDLE, 60, 0, 86400),
     jobLogMaxBytes: bytes("JOB_LOG_MAX_BYTES", raw.JOB_LOG_MAX_BYTES, 100 * 1024 ** 2),
     maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),
     maxLostAttempts: int("MAX_LOST_ATTEMPTS", raw.MAX_LOST_ATTEMPTS, 3, 1, 100),

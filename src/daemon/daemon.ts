@@ -101,7 +101,7 @@ async function startLocked(
   const slots = buildSlots(capacity, slotRules(config));
   // Every process the daemon starts carries its node id, so a restart can tell its own orphans.
   const warm = config.warmChildren
-    ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) })
+    ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) }, config.warmIdleS * 1000)
     : null;
   const { scheduler, defaults, childJobs } = createEngine({
     config,

@@ -3,7 +3,7 @@
 // of a small job's cost. Each child still runs exactly one job, in its own process group, and
 // exits: the next one is started as soon as this one is taken, while the job runs.
 // Python jobs start cold (the harness here is the TS one).
-import { writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
@@ -37,17 +37,55 @@ export async function pump(stream: ReadableStream<Uint8Array>, sink: { fd: numbe
 export class WarmPool {
   private readonly idle = new Map<string, WarmChild>();
   private closed = false;
+  /** When a warm child was last taken or started: the pool retires them after `idleMs` without work. */
+  private lastActivity = 0;
+  private retireTimer: ReturnType<typeof setInterval> | null = null;
 
-  /** @param env the environment of every warm child (pass-through set, runtime, node marker). */
+  /**
+   * @param env the environment of every warm child (pass-through set, runtime, node marker).
+   * @param idleMs WARM_IDLE: warm children exist only while work flows; after this long without a
+   *   job they are stopped, so an idle daemon costs its own memory only. 0: kept for good.
+   */
   constructor(
     private readonly runtime: Runtime,
     private readonly env: Record<string, string>,
-  ) {}
+    private readonly idleMs = 0,
+  ) {
+    if (idleMs > 0) {
+      this.retireTimer = setInterval(() => this.retireIfIdle(), Math.min(idleMs, 5000));
+      this.retireTimer.unref();
+    }
+  }
+
+  private retireIfIdle(): void {
+    if (this.idle.size === 0 || Date.now() - this.lastActivity < this.idleMs) return;
+    this.stopAll();
+  }
+
+  /** Kills every idle warm child and gives back its pipes (the channel fd is ours to close). */
+  private stopAll(): void {
+    for (const child of this.idle.values()) {
+      killGroup(child.pgid);
+      void child.proc.exited.then(() => {
+        try {
+          closeSync(child.proc.stdio[3] as number);
+        } catch {
+          // already closed
+        }
+      });
+    }
+    this.idle.clear();
+  }
+
+  get size(): number {
+    return this.idle.size;
+  }
 
   /** Starts a warm child for the slot unless it has a live one; `slotEnv` pins its GPU. */
   fill(slotId: string, slotEnv: Record<string, string>): void {
     // A sandbox is made for one job folder: a child started before its job cannot have one.
     if (this.closed || this.runtime.sandbox) return;
+    this.lastActivity = Date.now();
     const current = this.idle.get(slotId);
     if (current && current.proc.exitCode === null && current.proc.signalCode === null) return;
     try {
@@ -73,6 +111,7 @@ export class WarmPool {
 
   /** The slot's warm child, if it is alive; it is no longer the pool's. */
   take(slotId: string): WarmChild | null {
+    this.lastActivity = Date.now();
     const child = this.idle.get(slotId);
     this.idle.delete(slotId);
     if (!child || child.proc.exitCode !== null || child.proc.signalCode !== null) return null;
@@ -82,7 +121,7 @@ export class WarmPool {
   /** Stops every idle warm child (daemon shutdown). */
   close(): void {
     this.closed = true;
-    for (const child of this.idle.values()) killGroup(child.pgid);
-    this.idle.clear();
+    if (this.retireTimer) clearInterval(this.retireTimer);
+    this.stopAll();
   }
 }

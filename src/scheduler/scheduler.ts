@@ -254,9 +254,6 @@ export class Scheduler {
       logger.error("failed jobs interrupted too often", { jobs: failed.map((j) => j.uuid).join(",") });
     }
     for (const { queue } of store.queueStats()) store.setWaitReasonForQueue(queue, this.waitReason(queue));
-    // Control slots hold orchestrating jobs: a warm child there would mostly sit idle.
-    for (const slot of this.deps.slots)
-      if (slot.kind === "compute") this.deps.warm?.fill(slot.id, this.slotEnv(slot));
     this.notify();
   }
 
@@ -385,8 +382,10 @@ export class Scheduler {
       warm,
       onMessage: (message) => this.onChildMessage(running, message),
     });
-    // The next job of this slot gets a warm child too: started now, while this one runs.
-    if (warm) this.deps.warm?.fill(slot.id, pin);
+    // The next job of this slot gets a warm child: started now, while this one runs. Only while
+    // work flows (none at start, none kept after WARM_IDLE without work), and never on a control
+    // slot, whose orchestrating jobs mostly wait.
+    if (slot.kind === "compute") this.deps.warm?.fill(slot.id, pin);
     running.child = child;
     try {
       if (child.pgid > 0) this.deps.store.setPgid(attempt.id, child.pgid);

@@ -156,6 +156,11 @@ describe("a job never outlives its daemon", () => {
     test(`${kind} and its grandchild die within a second of a kill -9 of the daemon`, async () => {
       const dataDir = tempDir();
       const daemon = await serve(dataDir, { SLOTS: "cpu:1", ...env });
+      // A first job leaves a warm child in the slot (where warm children are on): the job runs in it.
+      const warmUp = await uuidOf(
+        await daemon.submit({ script: scriptFile("export function main() { return 1; }") }),
+      );
+      await daemon.waitFor(warmUp);
       const job = await uuidOf(await daemon.submit({ script: scriptFile(source, name) }));
       const pids = await pidsOf(dataDir, job);
       daemon.proc.kill("SIGKILL");

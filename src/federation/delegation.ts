@@ -398,7 +398,7 @@ export class Delegator {
   expireLeases(nodeId?: string): void {
     for (const { job, attempt } of this.deps.store.expiredLeases(Date.now(), nodeId)) {
       const why = nodeId ? "its peer restarted" : "its peer's lease expired";
-      if (this.deps.store.requeueLost(attempt.id, `${why}; it runs again`)) {
+      if (this.deps.store.requeueAttempt(attempt.id, `${why}; it runs again`, "lost")) {
         this.deps.counters.leasesExpired++;
         this.deps.logger.warn("delegated job lost", {
           job: job.uuid,

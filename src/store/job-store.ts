@@ -308,16 +308,6 @@ export class JobStore {
       .all();
   }
 
-  /** Fenced: puts a job whose delegated attempt was lost (lease expired, peer restarted) back to waiting. */
-  requeueLost(attemptId: number, reason: string): boolean {
-    return this.transact((tx) => {
-      const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
-      if (!job || job.status !== JobStatus.STARTED) return false;
-      this.requeueTx(tx, job, reason, "lost");
-      return true;
-    });
-  }
-
   /** The n-th child `parentUuid` asked for, if it exists already. */
   findChild(parentUuid: string, spawnSeq: number): JobRow | undefined {
     return this.db
@@ -529,12 +519,15 @@ export class JobStore {
       .run();
   }
 
-  /** Fenced: puts the job of a still-current attempt back to waiting, the attempt `stopped` (a stop interrupted it). */
-  requeueAttempt(attemptId: number, reason: string): boolean {
+  /**
+   * Fenced: puts the job of a still-current attempt back to waiting, the attempt ended `stopped` (a
+   * stop interrupted it) or `lost` (a peer's lease expired, or the peer restarted).
+   */
+  requeueAttempt(attemptId: number, reason: string, cause: "stopped" | "lost" = "stopped"): boolean {
     return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
       if (!job || job.status !== JobStatus.STARTED) return false;
-      this.requeueTx(tx, job, reason, "stopped");
+      this.requeueTx(tx, job, reason, cause);
       return true;
     });
   }

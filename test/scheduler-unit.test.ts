@@ -15,7 +15,7 @@ import type { Slot } from "../src/scheduler/slots.ts";
 import type { ChildMessage, Reply } from "../src/sdk/protocol.ts";
 import { openDatabase } from "../src/store/db.ts";
 import { JobStore } from "../src/store/job-store.ts";
-import type { JobRow } from "../src/store/schema.ts";
+import { jobValues } from "./helpers/job-values.ts";
 import { eventually } from "./helpers/procs.ts";
 
 /** One attempt the scheduler started: the test plays the child (messages, end). */
@@ -70,28 +70,6 @@ const slot = (id: string, queue: string, serves = [queue]): Slot => ({
   kind: "compute",
   fallback: {},
 });
-
-function jobValues(overrides: Partial<JobRow> = {}) {
-  return {
-    uuid: randomUUID(),
-    name: null,
-    process: "custom",
-    scriptFile: "job.ts",
-    inputFile: null,
-    entrypoint: "main",
-    queue: "cpu",
-    priority: 0,
-    timeLimitS: 60,
-    computeOnly: false,
-    rootFile: null,
-    paramsJson: "{}",
-    configJson: "{}",
-    waitReason: null,
-    originNode: null, // this node's own job (a delegated one names its origin)
-    requestedAt: Date.now(),
-    ...overrides,
-  };
-}
 
 const schedulers: Scheduler[] = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 // The durable store (real SQLite files): migrations, claim order, fencing, recovery, events.
 // Plus the pure rules it relies on: the state machine and progress folding.
 import { afterAll, beforeEach, describe, expect, test } from "bun:test";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { drizzle } from "drizzle-orm/bun-sqlite";
@@ -19,8 +19,8 @@ import {
 } from "../src/jobs/states.ts";
 import { type Db, type EmbeddedMigration, openDatabase } from "../src/store/db.ts";
 import { type AttemptEnd, type JobOutcome, JobStore } from "../src/store/job-store.ts";
-import type { JobRow } from "../src/store/schema.ts";
 import { tempDir } from "./helpers/daemon.ts";
+import { jobValues } from "./helpers/job-values.ts";
 
 const dirs: string[] = [];
 function dbPath(): string {
@@ -149,28 +149,6 @@ describe("openDatabase and migrations", () => {
     expect(migrationRows(open(stockPath))).toEqual(stockRows as { hash: string; created_at: number }[]);
   });
 });
-
-let seq = 0;
-function jobValues(over: Partial<JobRow> = {}) {
-  seq += 1;
-  return {
-    uuid: randomUUID(),
-    name: `job-${seq}`,
-    process: "custom",
-    scriptFile: "script.ts",
-    inputFile: null,
-    entrypoint: "main",
-    queue: "cpu",
-    priority: 0,
-    timeLimitS: 60,
-    computeOnly: false,
-    rootFile: null,
-    paramsJson: "{}",
-    configJson: "{}",
-    requestedAt: Date.now(),
-    ...over,
-  };
-}
 
 const END: AttemptEnd = {
   cause: "success",

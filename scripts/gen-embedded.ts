@@ -3,11 +3,13 @@
 // - embedded.ts: the drizzle migrations, the built-in processes, the harness and the Python
 //   compatibility package (src/sdk/python: harness.py, pixyz_worker, celery), imported as text.
 // - process-files.ts: the built-in processes' bundled libraries and wasm files (scripts/gen-processes.ts).
+// - ui/ and ui-assets.ts: the dashboard, bundled for the browser (scripts/gen-ui.ts).
 // Run by `bun run gen` (and so by test, typecheck and build); the output is not committed.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { isProcessFile } from "../src/scripts/registry.ts";
 import { generateProcessFiles } from "./gen-processes.ts";
+import { genUi } from "./gen-ui.ts";
 
 const root = join(import.meta.dir, "..");
 const out = join(root, "src/generated");
@@ -76,3 +78,4 @@ pythonFiles.forEach((f, i) => {
 lines.push("];", "", "export { harnessSource };", "");
 writeFileSync(join(out, "embedded.ts"), lines.join("\n"));
 await generateProcessFiles(root, out);
+await genUi(root, out);

@@ -13,6 +13,8 @@ import { registerLogRoutes } from "./routes/logs.ts";
 import { registerMetrics } from "./routes/metrics.ts";
 import { registerPeerRoutes } from "./routes/peers.ts";
 import { registerProcessRoutes } from "./routes/processes.ts";
+import { registerDashboard } from "./routes/ui.ts";
+import { Sessions } from "./sessions.ts";
 
 export function createApp(deps: ApiDeps): OpenAPIHono {
   const app = new OpenAPIHono({
@@ -73,7 +75,12 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
     );
   }
 
-  app.get("/", (c) => c.text(`Welcome to PiXYZ API v${deps.version}!`));
+  // A browser (it asks for HTML) is sent to the dashboard; API clients keep the original's answer.
+  app.get("/", (c) =>
+    /\btext\/html\b/.test(c.req.header("accept") ?? "")
+      ? c.redirect("/ui", 302)
+      : c.text(`Welcome to PiXYZ API v${deps.version}!`),
+  );
   app.get("/health", (c) => {
     // Degraded, not down: reads and running jobs go on while the data disk is low or full.
     const { freeBytes, totalBytes, floorBytes, low, full } = deps.disk();
@@ -86,7 +93,11 @@ export function createApp(deps: ApiDeps): OpenAPIHono {
     });
   });
 
-  app.use("*", apiKeyWhereDeclared(app.openAPIRegistry, deps.tokenSha256));
+  // The dashboard's sessions: its cookie opens the same routes as the token (api/auth.ts).
+  const sessions = new Sessions();
+  app.use("*", apiKeyWhereDeclared(app.openAPIRegistry, deps.tokenSha256, sessions));
+  // Before the job routes: /jobs/search must not be taken for /jobs/{uuid}.
+  registerDashboard(app, deps, sessions);
 
   registerProcessRoutes(app, deps);
   registerJobRoutes(app, deps);

@@ -5,9 +5,16 @@
 // Which routes need the token has one source: each route's own OpenAPI declaration
 // (`security: API_KEY`). The middleware reads the declarations, so a route documented as protected
 // is protected, and one that is not documented cannot be (test/auth.test.ts checks both ways).
+//
+// The dashboard's session cookie (api/sessions.ts) opens the same routes, under the same 401
+// rules: a request with x-api-key is judged by the key alone; one without it needs a live session,
+// and for anything but GET and HEAD also the CSRF header (403 without it).
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { envelope } from "./errors.ts";
+import { CSRF_HEADER, SESSION_COOKIE, type Sessions } from "./sessions.ts";
 
 /** The `security` of every route that needs the token. */
 export const API_KEY = [{ ApiKey: [] }];
@@ -18,9 +25,19 @@ export function tokenMatches(token: string, expectedSha256Hex: string): boolean 
   return expected.length === actual.length && timingSafeEqual(actual, expected);
 }
 
-export function requireApiKey(expectedSha256Hex: string): MiddlewareHandler {
+export function requireApiKey(expectedSha256Hex: string, sessions?: Sessions): MiddlewareHandler {
   return async (c, next) => {
     const token = c.req.header("x-api-key");
+    if (token === undefined && sessions?.expiry(getCookie(c, SESSION_COOKIE)) != null) {
+      const safe = c.req.method === "GET" || c.req.method === "HEAD";
+      if (!safe && c.req.header(CSRF_HEADER) !== "1") {
+        return c.json(
+          envelope(403, `A signed-in request that changes state needs the ${CSRF_HEADER}: 1 header`),
+          403,
+        );
+      }
+      return next();
+    }
     if (token === undefined || !tokenMatches(token, expectedSha256Hex)) {
       c.header("WWW-Authenticate", "x-api-key");
       return c.json({ detail: "Invalid token" }, 401);
@@ -69,8 +86,9 @@ export function protectedRoutes(registry: OpenAPIHono["openAPIRegistry"]): Rule[
 export function apiKeyWhereDeclared(
   registry: OpenAPIHono["openAPIRegistry"],
   expectedSha256Hex: string,
+  sessions?: Sessions,
 ): MiddlewareHandler {
-  const check = requireApiKey(expectedSha256Hex);
+  const check = requireApiKey(expectedSha256Hex, sessions);
   let rules: Rule[] | null = null;
   return async (c, next) => {
     rules ??= protectedRoutes(registry);

@@ -1,5 +1,6 @@
 // What the HTTP layer needs from the rest of the daemon, and nothing more: the methods the routes
 // call, named here (the API owns this interface; the daemon's classes satisfy it).
+import type { JobRetries } from "../daemon/job-retry.ts";
 import type { JobService } from "../daemon/job-service.ts";
 import type { OutputArchives } from "../daemon/output-archives.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -11,6 +12,7 @@ import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { ProcessRegistry } from "../scripts/registry.ts";
 import type { DiskState } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
+import type { JobQuery } from "../store/job-query.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { QueueStatusCount } from "../store/stats-store.ts";
 
@@ -24,6 +26,10 @@ export interface ApiDeps {
   jobs: Pick<JobService, "assertRoomFor" | "limits" | "openStage" | "submit">;
   scheduler: Pick<Scheduler, "cancel" | "queues" | "runningCount" | "runningOn" | "slots">;
   archives: Pick<OutputArchives, "fetch">;
+  /** The dashboard's jobs list: filters, pages, counts per status (store/job-query.ts). */
+  jobQuery: Pick<JobQuery, "page" | "statusCounts">;
+  /** A finished job run again as a new job (daemon/job-retry.ts). */
+  retries: Pick<JobRetries, "retry">;
   capacity: Capacity;
   /** Jobs per queue and status (store/stats-store.ts), for the metrics. */
   jobCounts(): QueueStatusCount[];

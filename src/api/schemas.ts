@@ -37,6 +37,7 @@ export const Attempt = z
     number: z.number().int(),
     queue: z.string(),
     slot: z.string(),
+    node: z.string().nullable().openapi({ description: "The node that ran it (its node id)" }),
     started: z.string(),
     stopped: z.string().nullable(),
     cause: z.string().nullable().openapi({

@@ -45,6 +45,7 @@ export function jobDetails(job: JobRow, attempts: AttemptRow[], children: JobRow
       number: a.number,
       queue: a.queue,
       slot: a.slot,
+      node: a.nodeId,
       started: isoTime(a.startedAt)!,
       stopped: isoTime(a.endedAt),
       cause: a.exitCause,

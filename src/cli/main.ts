@@ -25,6 +25,7 @@ Client (talks to --url, default http://localhost:8001 or PIXYZ_URL):
   download-all    download every output as a zip: download-all -j UUID [-o OUT.zip]
   logs            a job's log: logs -j UUID [-f]
   cancel          cancel a job: cancel -j UUID
+  retry           run a finished job again as a new job: retry -j UUID [-w]
   processes       list the pre-registered processes
   process-doc     a process's documentation: process-doc NAME
   peers           the peer daemons this one knows (federation)
@@ -42,6 +43,7 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   jobs: () => import("./client/jobs.ts").then((m) => ({ run: m.runJobs })),
   outputs: () => import("./client/jobs.ts").then((m) => ({ run: m.runOutputs })),
   cancel: () => import("./client/jobs.ts").then((m) => ({ run: m.runCancel })),
+  retry: () => import("./client/retry.ts").then((m) => ({ run: m.runRetry })),
   download: () => import("./client/download.ts").then((m) => ({ run: m.runDownload })),
   "download-all": () => import("./client/download.ts").then((m) => ({ run: m.runDownloadAll })),
   logs: () => import("./client/logs.ts"),

@@ -39,7 +39,7 @@ export interface ChildJobsDeps {
 }
 
 /** Hard link when possible (same file system, no copy), else a copy. */
-function linkOrCopy(from: string, to: string): void {
+export function linkOrCopy(from: string, to: string): void {
   try {
     linkSync(from, to);
   } catch {
@@ -52,7 +52,7 @@ function linkOrCopy(from: string, to: string): void {
  * included) without copying them. Links inside an extracted archive were checked at upload and
  * stay relative, so they are recreated as they are.
  */
-function linkTree(from: string, to: string): void {
+export function linkTree(from: string, to: string): void {
   mkdirSync(to, { recursive: true });
   for (const entry of readdirSync(from, { withFileTypes: true })) {
     const source = join(from, entry.name);

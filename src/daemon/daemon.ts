@@ -20,6 +20,7 @@ import { DiskGuard, floorProblem } from "../storage/disk-guard.ts";
 import { JobFolders } from "../storage/job-folders.ts";
 import { FORM_OVERHEAD_BYTES } from "../storage/multipart.ts";
 import { openDatabase } from "../store/db.ts";
+import { JobQuery } from "../store/job-query.ts";
 import { JobStore } from "../store/job-store.ts";
 import { StatsStore } from "../store/stats-store.ts";
 import { VERSION } from "../version.ts";
@@ -28,6 +29,7 @@ import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
 import { createEngine } from "./engine.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
 import { isolateJobs, jobUserAtStart } from "./job-isolation.ts";
+import { JobRetries } from "./job-retry.ts";
 import { jobScriptOf } from "./job-script.ts";
 import { JobService } from "./job-service.ts";
 import { OutputArchives } from "./output-archives.ts";
@@ -202,6 +204,18 @@ async function startLocked(
     capacity,
     disk: () => disk.state(),
     jobCounts: () => stats.countsByQueueAndStatus(),
+    jobQuery: new JobQuery(db),
+    retries: new JobRetries({
+      store,
+      folders,
+      registry,
+      scriptOf: jobScriptOf(folders, registry),
+      scheduler,
+      jobs,
+      defaults,
+      logger,
+      nodeId,
+    }),
     federation: federation ?? undefined,
     bus,
     logger,

@@ -196,7 +196,14 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     p.on("pageerror", (error) => pageErrors.push(String(error)));
     return p;
   }
-  const shot = (p: Page, name: string) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  /** The whole page, in a viewport as tall as the page (the side bar then stands at its top). */
+  async function shot(p: Page, name: string): Promise<void> {
+    const size = p.viewportSize() ?? VIEWPORT;
+    const height = (await p.evaluate("document.documentElement.scrollHeight")) as number;
+    await p.setViewportSize({ width: size.width, height: Math.min(Math.max(size.height, height), 6000) });
+    await p.screenshot({ path: join(shots, `${name}.png`) });
+    await p.setViewportSize(size);
+  }
   const api = (path: string, init: RequestInit = {}) => fetch(`${d.url}${path}`, init);
 
   test("a browser opening / is sent to /ui; an API client still gets the welcome text", async () => {

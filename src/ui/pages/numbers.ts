@@ -23,6 +23,7 @@ interface Series {
   color: string;
   values: (number | null)[];
   bars?: boolean;
+  dots?: boolean;
 }
 
 const css = (name: string) =>
@@ -53,7 +54,9 @@ function Chart(props: {
       height: 220,
       legend: { show: true, live: false },
       cursor: { points: { size: 6 } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.15)] } },
+      // From zero, a little above the highest value; an empty hour shows a scale of one (a count) or
+      // of a second (a wait).
+      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
       axes: [
         {
           ...axis,
@@ -72,7 +75,8 @@ function Chart(props: {
           width: 2,
           fill: s.bars ? `${s.color}cc` : `${s.color}22`,
           paths: s.bars ? bars : undefined,
-          points: { show: false },
+          // Waits have gaps (minutes where nothing started): a lone minute shows as a dot.
+          points: { show: s.dots === true, size: 5, fill: s.color },
           value: (_u: uPlot, v: number | null) => (v == null ? "–" : props.unit(v)),
         })),
       ],
@@ -163,8 +167,8 @@ export function NumbersPage() {
           times=${times}
           unit=${secs}
           series=${[
-            { label: "Mean", color: css("--chart-1"), values: m.map((x) => x.wait_avg_s) },
-            { label: "Longest", color: css("--chart-4"), values: m.map((x) => x.wait_max_s) },
+            { label: "Mean", color: css("--chart-1"), values: m.map((x) => x.wait_avg_s), dots: true },
+            { label: "Longest", color: css("--chart-4"), values: m.map((x) => x.wait_max_s), dots: true },
           ]}
         />
       </${Card}>

@@ -85,6 +85,26 @@ function overHttps(c: Context): boolean {
   return new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https";
 }
 
+/** The body as text, or null once it passes `limit` bytes (read no further: a sign-in is small). */
+async function readSmall(request: Request, limit: number): Promise<string | null> {
+  if (Number(request.headers.get("content-length") ?? "0") > limit) return null;
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
 const unauthorized = (c: Context) => {
   c.header("WWW-Authenticate", "x-api-key");
   return c.json({ detail: "Invalid token" }, 401);
@@ -119,15 +139,13 @@ export function registerUiRoutes(app: OpenAPIHono, deps: ApiDeps, sessions: Sess
   // browser into this daemon either).
   app.post("/ui/session", async (c) => {
     if (c.req.header(CSRF_HEADER) !== "1") return csrfRefused(c);
-    const length = Number(c.req.header("content-length") ?? "0");
-    if (!Number.isFinite(length) || length > 4096) {
-      return c.json(envelope(400, 'Send {"token": "<the API token>"} as JSON'), 400);
-    }
+    const body = await readSmall(c.req.raw, 4096);
     let token: unknown;
     try {
-      token = ((await c.req.json()) as { token?: unknown }).token;
+      if (body === null) throw new Error("too large");
+      token = (JSON.parse(body) as { token?: unknown } | null)?.token;
     } catch {
-      return c.json(envelope(400, 'Send {"token": "<the API token>"} as JSON'), 400);
+      return c.json(envelope(400, 'Send {"token": "<the API token>"} as JSON, at most 4 KB'), 400);
     }
     if (typeof token !== "string" || token === "" || !tokenMatches(token, deps.tokenSha256)) {
       return unauthorized(c);

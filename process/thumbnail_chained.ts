@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { basename, isAbsolute, join, relative } from "node:path";
 import type { Ctx } from "pixyz-scheduler/sdk";
 import {
@@ -38,6 +38,11 @@ function outputFolder(ctx: Ctx, params: Chained): string {
   if (folder === undefined) return ctx.outputDir();
   if (typeof folder !== "string" || !isAbsolute(folder))
     throw new Error("params.output_dir must be an absolute path");
+  if (!existsSync(folder)) {
+    throw new Error(
+      "The parent job's outputs folder cannot be reached from this job (with JOB_SANDBOX=bwrap a job sees only its own folder): run generate_thumbnails instead",
+    );
+  }
   return folder;
 }
 

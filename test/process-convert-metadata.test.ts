@@ -2,8 +2,9 @@
 // tests write (an OBJ cube, a STEP box) or that ship in occt-import-js's package, each converted
 // file parsed back (vertex and triangle counts, bounds), exact metadata, clear errors.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { zipSync } from "fflate";
 import { startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
 import { OBJ_CUBE, readGltf, readObj, readPly, readStl, stepBox } from "./helpers/models.ts";
 
@@ -50,8 +51,23 @@ describe("the 3D processes are registered", () => {
         "thumbnail_chained",
       ]),
     );
-    const doc = (await (await d.api("/processes/convert_file", { auth: false })).json()) as { doc: string };
-    expect(doc.doc).toContain('`extension` (string, default "glb")');
+    const docs: Record<string, string> = {};
+    for (const name of ["convert_file", "generate_metadata", "generate_thumbnails", "thumbnail_chained"]) {
+      docs[name] = (
+        (await (await d.api(`/processes/${name}`, { auth: false })).json()) as { doc: string }
+      ).doc;
+    }
+    expect(docs.convert_file).toContain('`extension` (string, default "glb")');
+    // The block right above `main`, not the first doc comment of the file (thumbnail_chained has others before).
+    expect(docs.thumbnail_chained).toStartWith(
+      "Process 'thumbnail_chained' documentation:\n\nThumbnails as a workflow of child jobs",
+    );
+    expect(docs.generate_metadata).toStartWith(
+      "Process 'generate_metadata' documentation:\n\nGenerate metadata for a model. Outputs a metadata.json",
+    );
+    expect(docs.generate_thumbnails).toContain(
+      "Generate png thumbnails [iso,x,y,z], preview.glb and metadata.json",
+    );
   });
 });
 
@@ -140,6 +156,46 @@ describe("convert_file", () => {
 
 const OCCT_DIR = join(import.meta.dir, "../node_modules/occt-import-js/test/testfiles");
 
+/**
+ * CAx-IF's "s1" model as shipped by occt-import-js: an assembly (s1-c5-214.stp, in inches) whose
+ * parts are other STEP files, two of them assemblies of parts again (HEAD, FOOT, placed twice).
+ */
+function assemblyZip(leaveOut: string | null = null): File {
+  const folder = join(OCCT_DIR, "cax-if/s1-c5-214");
+  const entries: Record<string, Uint8Array> = {};
+  for (const name of readdirSync(folder)) {
+    if (name.endsWith(".stp") && name !== leaveOut) entries[`s1/${name}`] = readFileSync(join(folder, name));
+  }
+  return new File([zipSync(entries, { level: 1 })], "s1.zip");
+}
+
+describe("an assembly archive: a STEP assembly and its part files", () => {
+  test("the assembly, named in params.filename, is converted with every part in place", async () => {
+    const [glbJob, missing] = await Promise.all([
+      run("convert_file", assemblyZip(), { extension: "glb", filename: "s1-c5-214.stp" }),
+      run("convert_file", assemblyZip("HEAD_BACK.stp"), { filename: "s1-c5-214.stp" }),
+    ]);
+    expect(glbJob).toMatchObject({
+      status: "SUCCESS",
+      root_file: "s1/s1-c5-214.stp",
+      result: { output: "output.glb" },
+    });
+    const glb = await readGltf(outputPath(glbJob, "output.glb"));
+    // TAIL (x from -199 mm) to HEAD (placed at -1.89 inch, its parts up to 310 mm: 262 mm); FOOT
+    // (y within 10 mm of its axis) twice, 1.4365 inch either side.
+    expect(glb.bounds.min[0]).toBeCloseTo(-199, 0);
+    expect(glb.bounds.max[0]).toBeCloseTo(262, 0);
+    expect(glb.bounds.max[1]).toBeCloseTo(74, 0);
+    expect(glb.bounds.min[2]).toBeCloseTo(-83.7, 0);
+    // 11 parts: 3 of the tail, 2 of the head, 2 of the main body, 2 x 2 of the feet.
+    expect(glb.instances).toBe(11);
+    expect(missing.status).toBe("FAILURE");
+    expect(headline(missing)).toBe(
+      "ModelError: 'HEAD.stp' refers to the part 'HEAD_BACK.stp', which was not uploaded: send the assembly and its parts in one archive (.zip, .tar, .tar.gz) and name the assembly in params.filename or config.root_file",
+    );
+  });
+});
+
 describe("generate_metadata", () => {
   test("exact values for the STEP box and the OBJ cube, in metadata.json too", async () => {
     const [boxJob, cubeJob] = await Promise.all([
@@ -197,13 +253,37 @@ describe("generate_metadata", () => {
   });
 });
 
+/** A glTF that requires Draco compression (its one triangle's data is never read). */
+const DRACO_GLTF = {
+  asset: { version: "2.0" },
+  extensionsUsed: ["KHR_draco_mesh_compression"],
+  extensionsRequired: ["KHR_draco_mesh_compression"],
+  buffers: [{ byteLength: 4, uri: "data:application/octet-stream;base64,AAAAAA==" }],
+  bufferViews: [{ buffer: 0, byteLength: 4 }],
+  accessors: [{ componentType: 5126, count: 3, type: "VEC3", min: [0, 0, 0], max: [1, 1, 1] }],
+  meshes: [
+    {
+      primitives: [
+        {
+          attributes: { POSITION: 0 },
+          extensions: { KHR_draco_mesh_compression: { bufferView: 0, attributes: { POSITION: 0 } } },
+        },
+      ],
+    },
+  ],
+  nodes: [{ mesh: 0 }],
+  scenes: [{ nodes: [0] }],
+  scene: 0,
+};
+
 describe("bad inputs fail with a clear error", () => {
   test("corrupt, unsupported, missing or unwritable", async () => {
-    const [corruptObj, corruptFbx, corruptGlb, corruptStep, unsupported, none, pxz, badExtension] =
+    const [corruptObj, corruptFbx, corruptGlb, draco, corruptStep, unsupported, none, pxz, badExtension] =
       await Promise.all([
         run("generate_metadata", new File(["this is not a model\n\u0000\u0001"], "broken.obj")),
         run("generate_metadata", new File([new Uint8Array(300).fill(7)], "broken.fbx")),
         run("generate_thumbnails", new File(["glTF but not really"], "broken.glb")),
+        run("convert_file", new File([JSON.stringify(DRACO_GLTF)], "draco.gltf")),
         run("convert_file", new File(["ISO-10303-21;\nHEADER;\ngarbage"], "broken.step")),
         run("convert_file", new File(["solid"], "model.xyz")),
         (async () => {
@@ -218,6 +298,7 @@ describe("bad inputs fail with a clear error", () => {
       corruptObj,
       corruptFbx,
       corruptGlb,
+      draco,
       corruptStep,
       unsupported,
       none,
@@ -234,6 +315,9 @@ describe("bad inputs fail with a clear error", () => {
       "ModelError: Cannot read 'broken.fbx' as FBX: assimp reports 'import_error'",
     );
     expect(headline(corruptGlb)).toStartWith("ModelError: Cannot read 'broken.glb' as GLB: ");
+    expect(headline(draco)).toBe(
+      "ModelError: Cannot read 'draco.gltf' as GLTF: Missing required extension, \"KHR_draco_mesh_compression\".",
+    );
     expect(headline(corruptStep)).toStartWith(
       "ModelError: Cannot read 'broken.step' as STEP: OpenCascade rejects it",
     );

@@ -66,8 +66,10 @@ function exportedDescription(source: string): string | null {
 }
 
 function jsdocOf(source: string, entrypoint: string): string | null {
+  // The block right above the function: its text may not close a comment, or an earlier /** (a
+  // type's doc, a helper's) would swallow everything down to the entrypoint.
   const pattern = new RegExp(
-    `/\\*\\*([\\s\\S]*?)\\*/\\s*export\\s+(?:async\\s+)?function\\s*\\*?\\s*${entrypoint}\\b`,
+    `/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*export\\s+(?:async\\s+)?function\\s*\\*?\\s*${entrypoint}\\b`,
   );
   const match = pattern.exec(source);
   if (!match) return null;

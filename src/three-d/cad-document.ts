@@ -1,22 +1,31 @@
-// OCCT's import result as a glTF document: its product tree as nodes, one glTF mesh per B-rep shape
-// (world coordinates, millimetres), one primitive per face color, one material per distinct color.
+// OCCT's import results as a glTF document: the product tree as nodes, one glTF mesh per B-rep shape
+// (the file's coordinates, millimetres), one primitive per face color, one material per distinct color.
 import { Document, type Material, type Mesh, type Node, type Scene } from "@gltf-transform/core";
 import type { OcctMesh, OcctNode, OcctResult } from "occt-import-js";
 import { srgbToLinear } from "./color.ts";
 
 type Rgb = [number, number, number];
 
-export function cadDocument(result: OcctResult, name: string): Document {
-  const doc = new Document();
-  const buffer = doc.createBuffer();
-  const scene = doc.createScene(name);
-  doc.getRoot().setDefaultScene(scene);
-  const materials = new Map<string, Material>();
+/**
+ * Builds one glTF document from one or more OCCT results (an assembly of part files adds each
+ * part under its placed node; a part placed twice shares its meshes).
+ */
+export class CadDocument {
+  readonly doc = new Document();
+  readonly scene: Scene;
+  private readonly buffer = this.doc.createBuffer();
+  private readonly materials = new Map<string, Material>();
+  private readonly meshes = new Map<OcctResult, Mesh[]>();
 
-  const materialFor = (color: Rgb | null): Material | null => {
+  constructor(name: string) {
+    this.scene = this.doc.createScene(name);
+    this.doc.getRoot().setDefaultScene(this.scene);
+  }
+
+  private materialFor(color: Rgb | null): Material | null {
     if (!color) return null;
     const key = color.map((c) => Math.round(c * 255)).join(",");
-    let material = materials.get(key);
+    let material = this.materials.get(key);
     if (!material) {
       const hex = color
         .map((c) =>
@@ -25,17 +34,18 @@ export function cadDocument(result: OcctResult, name: string): Document {
             .padStart(2, "0"),
         )
         .join("");
-      material = doc
+      material = this.doc
         .createMaterial(`color_${hex}`)
         .setBaseColorFactor([srgbToLinear(color[0]), srgbToLinear(color[1]), srgbToLinear(color[2]), 1])
         .setMetallicFactor(0)
         .setRoughnessFactor(0.6);
-      materials.set(key, material);
+      this.materials.set(key, material);
     }
     return material;
-  };
+  }
 
-  const meshOf = (source: OcctMesh, index: number): Mesh => {
+  private meshOf(source: OcctMesh, index: number): Mesh {
+    const { doc, buffer } = this;
     const mesh = doc.createMesh(source.name || `shape_${index}`);
     const positions = new Float32Array(source.attributes.position.array);
     const position = doc.createAccessor().setType("VEC3").setArray(positions).setBuffer(buffer);
@@ -72,34 +82,46 @@ export function cadDocument(result: OcctResult, name: string): Document {
         .createPrimitive()
         .setAttribute("POSITION", position)
         .setIndices(doc.createAccessor().setType("SCALAR").setArray(indices).setBuffer(buffer))
-        .setMaterial(materialFor(group.color));
+        .setMaterial(this.materialFor(group.color));
       if (normal) primitive.setAttribute("NORMAL", normal);
       mesh.addPrimitive(primitive);
     }
     return mesh;
-  };
-  const meshes = result.meshes.map(meshOf);
-
-  const visit = (source: OcctNode, parent: Node | Scene, fallback: string) => {
-    const node = doc.createNode(source.name || fallback);
-    parent.addChild(node);
-    if (source.meshes.length === 1 && source.children.length === 0) {
-      node.setMesh(meshes[source.meshes[0]!]!);
-    } else {
-      for (const index of source.meshes) {
-        node.addChild(doc.createNode(meshes[index]!.getName()).setMesh(meshes[index]!));
-      }
-    }
-    source.children.forEach((child, i) => {
-      visit(child, node, `${node.getName()}_${i}`);
-    });
-  };
-  // OCCT's root is an unnamed holder: its meshes and children go straight into the scene.
-  for (const index of result.root.meshes) {
-    scene.addChild(doc.createNode(meshes[index]!.getName()).setMesh(meshes[index]!));
   }
-  result.root.children.forEach((child, i) => {
-    visit(child, scene, `${name}_${i}`);
-  });
-  return doc;
+
+  /** Adds a result's product tree under `parent` (OCCT's unnamed root is left out). */
+  add(result: OcctResult, parent: Node | Scene, name: string): void {
+    let meshes = this.meshes.get(result);
+    if (!meshes) {
+      meshes = result.meshes.map((mesh, i) => this.meshOf(mesh, i));
+      this.meshes.set(result, meshes);
+    }
+    const shapes = meshes;
+    const visit = (source: OcctNode, into: Node | Scene, fallback: string) => {
+      const node = this.doc.createNode(source.name || fallback);
+      into.addChild(node);
+      if (source.meshes.length === 1 && source.children.length === 0) {
+        node.setMesh(shapes[source.meshes[0]!]!);
+      } else {
+        for (const index of source.meshes) {
+          node.addChild(this.doc.createNode(shapes[index]!.getName()).setMesh(shapes[index]!));
+        }
+      }
+      source.children.forEach((child, i) => {
+        visit(child, node, `${node.getName()}_${i}`);
+      });
+    };
+    for (const index of result.root.meshes) {
+      parent.addChild(this.doc.createNode(shapes[index]!.getName()).setMesh(shapes[index]!));
+    }
+    result.root.children.forEach((child, i) => {
+      visit(child, parent, `${name}_${i}`);
+    });
+  }
+}
+
+export function cadDocument(result: OcctResult, name: string): Document {
+  const builder = new CadDocument(name);
+  builder.add(result, builder.scene, name);
+  return builder.doc;
 }

@@ -1,5 +1,5 @@
-// Any supported input file into a Model: CAD through OCCT, glTF/glb directly, other mesh formats
-// through assimp. Files an input refers to (an OBJ's .mtl, a glTF's .bin, textures) are taken from
+// Any supported input file into a Model: CAD through OCCT (a STEP assembly whose parts are other
+// files through step-assembly.ts), glTF/glb directly, other mesh formats through assimp. Files an input refers to (an OBJ's .mtl, a glTF's .bin, textures) are taken from
 // its folder, which for an uploaded archive is where it was extracted.
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
@@ -13,6 +13,7 @@ import { extensionOf, readerFor } from "./formats.ts";
 import { gltfIO } from "./gltf-io.ts";
 import type { Model, ModelFacts } from "./model.ts";
 import { readCad } from "./occt.ts";
+import { mayHaveExternalParts, readStepAssembly } from "./step-assembly.ts";
 
 /** Files a mesh format may refer to: materials, buffers, images. */
 const COMPANIONS = new Set([
@@ -89,7 +90,11 @@ export async function importModel(path: string): Promise<Model> {
   let doc: Document;
   const standIns = new Set<Material>();
   if (reader === "occt") {
-    doc = cadDocument(await readCad(name, readFileSync(path), cad!), name);
+    const bytes = readFileSync(path);
+    doc =
+      cad === "step" && mayHaveExternalParts(bytes)
+        ? await readStepAssembly(path)
+        : cadDocument(await readCad(name, bytes, cad!), name);
   } else if (reader === "gltf") {
     try {
       doc = await (await gltfIO()).read(path);

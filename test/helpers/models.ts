@@ -160,15 +160,19 @@ export interface MeshSummary {
 }
 
 /** Vertices (as stored), triangles and world bounds of a glb, or of a .gltf with its resources. */
-export async function readGltf(path: string): Promise<MeshSummary & { materials: number; nodes: number }> {
+export async function readGltf(
+  path: string,
+): Promise<MeshSummary & { materials: number; nodes: number; instances: number }> {
   const io = new NodeIO().setLogger(new Logger(Logger.Verbosity.ERROR)).registerExtensions(ALL_EXTENSIONS);
   const doc = await io.read(path);
   let vertices = 0;
   let triangles = 0;
+  let instances = 0;
   const all: number[] = [];
   for (const node of doc.getRoot().listNodes()) {
     const mesh = node.getMesh();
     if (!mesh) continue;
+    instances++;
     const matrix = node.getWorldMatrix();
     for (const primitive of mesh.listPrimitives()) {
       const position = primitive.getAttribute("POSITION")!;
@@ -189,6 +193,7 @@ export async function readGltf(path: string): Promise<MeshSummary & { materials:
     bounds: boundsOf(all),
     materials: doc.getRoot().listMaterials().length,
     nodes: doc.getRoot().listNodes().length,
+    instances,
   };
 }
 

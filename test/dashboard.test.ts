@@ -6,28 +6,17 @@
 // Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`): .ci/run installs it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { Sessions } from "../src/api/sessions.ts";
 import { uiAssets } from "../src/generated/ui-assets.ts";
 import { attempts, jobs } from "../src/store/schema.ts";
+import { haveChromium, launchChromium, requireChromium } from "./helpers/chromium.ts";
 import { runCli } from "./helpers/cli.ts";
 import { startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-];
 const STORED_JOBS = 100_000;
 const VIEWPORT = { width: 1360, height: 860 };
 
@@ -81,17 +70,7 @@ export async function main(ctx, params) {
 `,
 };
 
-if (!haveChromium) {
-  if (process.env.CI) {
-    test("Chromium is installed for the dashboard tests", () => {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does this`,
-      );
-    });
-  } else {
-    test.skip(`dashboard in Chromium: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`, () => {});
-  }
-}
+requireChromium("dashboard");
 
 describe("dashboard sessions (unit)", () => {
   test("a session lives until its expiry, ends on sign-out, and only its id opens it", () => {
@@ -181,7 +160,7 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     const processDir = tempDir("pxs-dash-proc-");
     for (const [name, source] of Object.entries(PROCESSES)) writeFileSync(join(processDir, name), source);
     d = await startTestDaemon({ PROCESS_DIR: processDir, SLOTS: "cpu:2" });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 60_000 });
+    browser = await launchChromium();
     shots = process.env.DASHBOARD_SHOTS ?? mkdtempSync(join(tmpdir(), "pxs-dashboard-shots-"));
     mkdirSync(shots, { recursive: true });
     console.log(`dashboard screenshots: ${shots}`);

@@ -3,35 +3,12 @@
 // needs a CDN (or phones home) fails here as it would on a LAN box with no internet.
 // Needs Debian's chromium at /usr/bin/chromium (`apt-get install chromium`): .ci/run installs it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { haveChromium, launchChromium, requireChromium } from "./helpers/chromium.ts";
 import { startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--no-first-run",
-  "--disable-quic",
-  "--disable-sync",
-];
-
-if (!haveChromium) {
-  if (process.env.CI) {
-    test("Chromium is installed for the docs page tests", () => {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium (apt-get update && apt-get install -y chromium); .ci/run does this`,
-      );
-    });
-  } else {
-    test.skip(`docs pages in Chromium: skipped, ${CHROMIUM} is missing (apt-get install -y chromium)`, () => {});
-  }
-}
+requireChromium("docs pages");
 
 interface Visit {
   page: Page;
@@ -47,7 +24,7 @@ describe.skipIf(!haveChromium)("docs pages in Chromium, offline", () => {
   let operations: number;
   beforeAll(async () => {
     d = await startTestDaemon();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 60_000 });
+    browser = await launchChromium();
     const spec = (await (await fetch(`${d.url}/openapi.json`)).json()) as {
       paths: Record<string, Record<string, unknown>>;
     };

@@ -171,13 +171,7 @@ export class JobStore {
     // end): one prepared index probe answers those, without a transaction or a query build.
     if (this.waitingProbe().get(queue) === null) return null;
     return this.transact((tx) => {
-      const job = tx
-        .select()
-        .from(jobs)
-        .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, queue)))
-        .orderBy(desc(jobs.priority), asc(jobs.id))
-        .limit(1)
-        .get();
+      const job = this.nextWaiting(queue, tx);
       if (!job) return null;
       return this.claimTx(tx, job, this.attemptCount(tx, job.id) + 1, slot, nodeId, null);
     });
@@ -218,9 +212,9 @@ export class JobStore {
     };
   }
 
-  /** The next waiting job of `queue`, as a claim would take it (federation placement). */
-  nextWaiting(queue: string): JobRow | undefined {
-    return this.db
+  /** The next waiting job of `queue`: highest priority, then oldest (a claim, federation placement). */
+  nextWaiting(queue: string, db: Tx | Db = this.db): JobRow | undefined {
+    return db
       .select()
       .from(jobs)
       .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, queue)))

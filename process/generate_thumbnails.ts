@@ -1,19 +1,12 @@
-import { writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Ctx } from "pixyz-scheduler/sdk";
 import {
-  combineMaterials,
-  decimateTo,
-  flatten,
-  frameViews,
   importModel,
-  metadataOf,
   PREVIEW_TRIANGLES,
+  renderSet,
   repairMesh,
   TESSELLATION,
   thumbnailSize,
-  writeModel,
-  writeThumbnails,
 } from "./lib/three-d.js";
 
 export const schedule = { queue: "gpu" };
@@ -70,25 +63,7 @@ export async function main(
       `CAD: tessellated with a chordal tolerance of ${TESSELLATION.linearDeflection * 100}% of the model's size and ${TESSELLATION.angularDeflection} rad`,
     );
   }
-  // The renderer's scene: every mesh instance as triangles in world coordinates (copies, so the
-  // decimation below leaves them, and the metadata taken from them, as imported).
-  ctx.progress.next("Creating viewer");
-  const parts = flatten(model.doc);
-  ctx.progress.next("Creating GPUScene");
-  const framings = frameViews(parts, width, height);
-  ctx.progress.next("Screenshotting");
-  const thumbs = writeThumbnails(parts, framings, out, width, height);
-  ctx.progress.next("Combine Material");
-  await combineMaterials(model.doc);
-  ctx.progress.next("DecimateTarget");
-  const triangles = await decimateTo(model.doc, budget);
-  ctx.log(`preview: ${triangles.before} triangles, ${triangles.after} after decimation (budget ${budget})`);
-  ctx.progress.next("Exporting model preview to preview.glb");
-  await writeModel(model.doc, "glb", out, "preview");
-  ctx.progress.next("Generating metadata");
-  const metadata = metadataOf(model, parts);
-  ctx.progress.next("Export 'metadata.json'");
-  writeFileSync(ctx.outputDir("metadata.json"), `${JSON.stringify(metadata, null, 2)}\n`);
+  const { thumbs, metadata } = await renderSet(ctx, model, out, { width, height, budget });
   return {
     thumbs,
     preview: { file: "preview.glb", size: `${width}x${height}` },

@@ -1,18 +1,16 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, isAbsolute, join, relative } from "node:path";
 import type { Ctx } from "pixyz-scheduler/sdk";
 import {
-  combineMaterials,
-  decimateTo,
   flatten,
-  frameViews,
   importModel,
+  type Metadata,
   metadataOf,
   PREVIEW_TRIANGLES,
+  renderSet,
   repairMesh,
   thumbnailSize,
   writeModel,
-  writeThumbnails,
 } from "./lib/three-d.js";
 
 // The parent only waits on its children: a control slot, as the original's `wait=True`.
@@ -28,7 +26,7 @@ interface Chained {
   height?: number;
   /** The imported and tessellated model the render step reads (the original's export.pxz). */
   pxz?: string;
-  metadata?: unknown;
+  metadata?: Metadata;
   [key: string]: unknown;
 }
 
@@ -123,22 +121,12 @@ export async function render(ctx: Ctx, params: Chained) {
   ctx.progress.total(9);
   ctx.progress.next(`Importing file '${params.pxz}'`);
   const model = await importModel(join(folder, params.pxz));
-  ctx.progress.next("Creating viewer");
-  const parts = flatten(model.doc);
-  ctx.progress.next("Creating GPUScene");
-  const framings = frameViews(parts, width, height);
-  ctx.progress.next("Screenshotting");
-  const thumbs = writeThumbnails(parts, framings, folder, width, height);
-  ctx.progress.next("Combine Material");
-  await combineMaterials(model.doc);
-  ctx.progress.next("DecimateTarget");
-  await decimateTo(model.doc, PREVIEW_TRIANGLES);
-  ctx.progress.next("Exporting model preview to preview.glb");
-  await writeModel(model.doc, "glb", folder, "preview");
-  ctx.progress.next("Generating metadata");
-  const metadata = params.metadata ?? metadataOf(model, parts);
-  ctx.progress.next("Export 'metadata.json'");
-  writeFileSync(join(folder, "metadata.json"), `${JSON.stringify(metadata, null, 2)}\n`);
+  const { thumbs, metadata } = await renderSet(ctx, model, folder, {
+    width,
+    height,
+    budget: PREVIEW_TRIANGLES,
+    metadata: params.metadata,
+  });
   return {
     ...params,
     preview: { file: "preview.glb", size: `${width}x${height}` },

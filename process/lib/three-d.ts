@@ -11,6 +11,7 @@ export { type Metadata, metadataOf } from "../../src/three-d/metadata.ts";
 export type { Model } from "../../src/three-d/model.ts";
 export { TESSELLATION } from "../../src/three-d/occt.ts";
 export { combineMaterials, decimateTo, PREVIEW_TRIANGLES } from "../../src/three-d/preview.ts";
+export { renderSet } from "../../src/three-d/render-set.ts";
 export { repairMesh } from "../../src/three-d/repair.ts";
 export {
   type Framing,

@@ -147,6 +147,45 @@ describe("signed peer routes", () => {
     expect((await post(signed("/federation/advert", other), other)).status).toBe(400);
   });
 
+  test("an offer whose names would leave the job's folder is refused, and nothing is created", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const job = {
+      name: null,
+      process: "custom",
+      scriptFile: "../../api-token",
+      inputFile: null,
+      rootFile: null,
+      entrypoint: "main",
+      queue: "gpu",
+      priority: 0,
+      timeLimitS: 60,
+      computeOnly: false,
+      retry: 0,
+      paramsJson: "{}",
+      configJson: "{}",
+    };
+    for (const bad of [
+      job,
+      { ...job, scriptFile: "x.ts", rootFile: "../../etc/passwd" },
+      { ...job, scriptFile: "x.ts", process: "../x" },
+    ]) {
+      const offer = JSON.stringify({
+        origin: { nodeId: "node-x", url: "http://127.0.0.1:9" },
+        uuid: "0b8e5b9a-2c4d-4f6e-9a1b-3c5d7e9f1a2b",
+        attempt: 1,
+        leaseTtlMs: 30000,
+        job: bad,
+      });
+      const res = await fetch(`${b.url}/federation/offers`, {
+        method: "POST",
+        headers: signed("/federation/offers", offer),
+        body: offer,
+      });
+      expect(res.status).toBe(409);
+    }
+    expect(((await (await b.api("/jobs")).json()) as { jobs: unknown[] }).jobs).toEqual([]);
+  });
+
   test("the peer secret opens no client route", async () => {
     const a = await peerDaemon("a");
     const headers = signRequest(SECRET, {
@@ -280,7 +319,21 @@ export async function main(ctx) {
       uuid,
       attempt: 1,
       leaseTtlMs: 30000,
-      job: { queue: "gpu" },
+      job: {
+        name: null,
+        process: "custom",
+        scriptFile: "render.ts",
+        inputFile: "x.txt",
+        rootFile: null,
+        entrypoint: "main",
+        queue: "gpu",
+        priority: 0,
+        timeLimitS: 60,
+        computeOnly: false,
+        retry: 0,
+        paramsJson: '{"size":1}',
+        configJson: "{}",
+      },
     });
     const headers = signRequest(SECRET, {
       method: "POST",

@@ -7,15 +7,17 @@
 // reached for a whole lease, or that the origin cancels. A restarted executor drops what it was
 // running for others: their leases run out and their origins place them again.
 import { closeSync, openSync, readSync } from "node:fs";
+import { QUEUE_NAME } from "../config/parse.ts";
 import type { JobService } from "../daemon/job-service.ts";
 import type { EventBus } from "../events/bus.ts";
 import { isTerminal } from "../jobs/states.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
+import { PROCESS_NAME } from "../scripts/registry.ts";
 import type { ChildOutcome, ChildSpec } from "../sdk/protocol.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
-import { resolveInside } from "../storage/safe-path.ts";
+import { resolveInside, safeBaseName } from "../storage/safe-path.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { Finish, Offer } from "./delegation.ts";
 import type { FederationCounters } from "./federation.ts";
@@ -112,6 +114,8 @@ export class Executions {
   /** An offer: accepted when a slot of its queue is free here (the same offer twice runs once). */
   accept(offer: Offer, fromNode: string): { accepted: true } | { accepted: false; reason: string } {
     if (offer.origin.nodeId !== fromNode) return { accepted: false, reason: "the offer is not the signer's" };
+    const unsafe = unsafeOffer(offer);
+    if (unsafe) return { accepted: false, reason: unsafe };
     const key = `${offer.origin.nodeId}/${offer.uuid}/${offer.attempt}`;
     if (this.byKey.has(key)) return { accepted: true };
     if (this.deps.draining()) return { accepted: false, reason: "this node is draining" };
@@ -430,4 +434,33 @@ export class Executions {
     this.byKey.delete(execution.key);
     if (execution.localUuid) this.byLocal.delete(execution.localUuid);
   }
+}
+
+/**
+ * What is wrong with an offer's names, if anything: a peer holds the secret, but nothing it sends
+ * may become a path outside the job's folder here (file names are plain names, the root file a
+ * relative path inside the inputs, the queue and process plain identifiers).
+ */
+function unsafeOffer(offer: Offer): string | null {
+  const { job } = offer;
+  if (!/^[0-9a-f-]{36}$/.test(offer.uuid) || !Number.isInteger(offer.attempt) || offer.attempt < 1) {
+    return "the offer names no valid job and attempt";
+  }
+  if (!job || typeof job.queue !== "string" || typeof job.process !== "string") return "the offer has no job";
+  for (const name of [job.scriptFile, job.inputFile]) {
+    if (name != null && (typeof name !== "string" || safeBaseName(name) !== name)) {
+      return `'${name}' is not a plain file name`;
+    }
+  }
+  const root = job.rootFile;
+  if (
+    root != null &&
+    (typeof root !== "string" || root.startsWith("/") || root.split(/[\\/]/).includes(".."))
+  ) {
+    return `'${root}' is not a path inside the inputs`;
+  }
+  if (!QUEUE_NAME.test(job.queue)) return `'${job.queue}' is not a queue name`;
+  if (job.process !== "custom" && !PROCESS_NAME.test(job.process))
+    return `'${job.process}' is not a process name`;
+  return null;
 }

@@ -11,7 +11,7 @@ export interface ProcessScript {
   path: string;
 }
 
-const PROCESS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+export const PROCESS_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
 
 /** Whether a file name in a process folder names a process (the built-in folder and PROCESS_DIR alike). */
 export function isProcessFile(file: string): boolean {

@@ -47,10 +47,43 @@ export class JobStore {
   /** Status events of the transaction in progress, published once it commits. */
   private pending: JobEvent[] = [];
 
+  /**
+   * The hot queries, prepared once: building a drizzle query costs about 70 µs, running a prepared
+   * one 2 to 5 µs. Status reads, claims and outcomes run these on every request or job. They run on
+   * the one connection, so they work inside a transaction too.
+   */
+  private readonly byUuid;
+  private readonly byCurrentAttempt;
+  private readonly nextWaitingOf;
+  private readonly attemptCountOf;
+
   constructor(
     readonly db: Db,
     private readonly bus: EventBus | null = null,
-  ) {}
+  ) {
+    this.byUuid = db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.uuid, sql.placeholder("uuid")))
+      .prepare();
+    this.byCurrentAttempt = db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.currentAttemptId, sql.placeholder("attempt")))
+      .prepare();
+    this.nextWaitingOf = db
+      .select()
+      .from(jobs)
+      .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, sql.placeholder("queue"))))
+      .orderBy(desc(jobs.priority), asc(jobs.id))
+      .limit(1)
+      .prepare();
+    this.attemptCountOf = db
+      .select({ n: sql<number>`count(*)` })
+      .from(attempts)
+      .where(eq(attempts.jobId, sql.placeholder("job")))
+      .prepare();
+  }
 
   /** `transact`, with the commit fsynced (synchronous = FULL): for what a client is told is done. */
   private durably<T>(fn: (tx: Tx) => T): T {
@@ -140,7 +173,7 @@ export class JobStore {
   }
 
   get(uuid: string): JobRow | undefined {
-    return this.db.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
+    return this.byUuid.get({ uuid });
   }
 
   list(options: { limit: number; status?: JobStatus }): JobRow[] {
@@ -171,16 +204,14 @@ export class JobStore {
     // end): one prepared index probe answers those, without a transaction or a query build.
     if (this.waitingProbe().get(queue) === null) return null;
     return this.transact((tx) => {
-      const job = this.nextWaiting(queue, tx);
+      const job = this.nextWaiting(queue);
       if (!job) return null;
-      return this.claimTx(tx, job, this.attemptCount(tx, job.id) + 1, slot, nodeId, null);
+      return this.claimTx(tx, job, this.attemptCount(job.id) + 1, slot, nodeId, null);
     });
   }
 
-  private attemptCount(tx: Tx, jobId: number): number {
-    return (
-      tx.select({ n: sql<number>`count(*)` }).from(attempts).where(eq(attempts.jobId, jobId)).get()?.n ?? 0
-    );
+  private attemptCount(jobId: number): number {
+    return this.attemptCountOf.get({ job: jobId })?.n ?? 0;
   }
 
   /** Opens attempt `number` of a waiting job on `slot` of node `nodeId` and moves it to STARTED. */
@@ -213,14 +244,8 @@ export class JobStore {
   }
 
   /** The next waiting job of `queue`: highest priority, then oldest (a claim, federation placement). */
-  nextWaiting(queue: string, db: Tx | Db = this.db): JobRow | undefined {
-    return db
-      .select()
-      .from(jobs)
-      .where(and(inArray(jobs.status, [...WAITING]), eq(jobs.queue, queue)))
-      .orderBy(desc(jobs.priority), asc(jobs.id))
-      .limit(1)
-      .get();
+  nextWaiting(queue: string): JobRow | undefined {
+    return this.nextWaitingOf.get({ queue });
   }
 
   /** Node ids that ran an attempt of the job which ended other than `success`, `lost` or `stopped`. */
@@ -250,7 +275,7 @@ export class JobStore {
   ): Claimed | null {
     return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
-      if (!job || !WAITING.includes(job.status) || this.attemptCount(tx, job.id) + 1 !== number) return null;
+      if (!job || !WAITING.includes(job.status) || this.attemptCount(job.id) + 1 !== number) return null;
       return this.claimTx(tx, job, number, slot, nodeId, leaseExpiresAt);
     });
   }
@@ -352,7 +377,7 @@ export class JobStore {
         .set({ ...rest, exitCause: cause, endedAt: now })
         .where(and(eq(attempts.id, attemptId), isNull(attempts.endedAt)))
         .run();
-      const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
+      const job = this.byCurrentAttempt.get({ attempt: attemptId });
       // Cancelled while it ran: the job stays REVOKED, but shows its steps closed as the attempt's are.
       if (job?.status === JobStatus.REVOKED) {
         tx.update(jobs).set({ stepsJson: outcome.stepsJson }).where(eq(jobs.id, job.id)).run();
@@ -519,7 +544,7 @@ export class JobStore {
    */
   requeueAttempt(attemptId: number, reason: string, cause: "stopped" | "lost" = "stopped"): boolean {
     return this.transact((tx) => {
-      const job = tx.select().from(jobs).where(eq(jobs.currentAttemptId, attemptId)).get();
+      const job = this.byCurrentAttempt.get({ attempt: attemptId });
       if (!job || job.status !== JobStatus.STARTED) return false;
       this.requeueTx(tx, job, reason, cause);
       return true;

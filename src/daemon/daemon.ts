@@ -121,10 +121,12 @@ async function startLocked(
     // With peers, a job that would run here only on a stand-in slot (no GPU) goes to a free peer first.
     prefersPeer: (queue) => federation?.delegator.prefersPeer(queue) ?? false,
     // A job a peer delegated here has its children at its origin (only such jobs call these).
-    origin: {
-      spawn: (job, seq, spec) => federation!.executions.spawn(job.uuid, seq, spec),
-      wait: (job, ids, timeoutMs) => federation!.executions.wait(job.uuid, ids, timeoutMs),
-    },
+    origin: config.federation.peerSecret
+      ? {
+          spawn: (job, seq, spec) => federation!.executions.spawn(job.uuid, seq, spec),
+          wait: (job, ids, timeoutMs) => federation!.executions.wait(job.uuid, ids, timeoutMs),
+        }
+      : undefined,
   });
   const jobs = new JobService(
     store,

@@ -92,6 +92,8 @@ export interface Config {
     leaseTtlS: number;
     /** A job waiting this long goes to a free peer even when a local slot serves its queue; 0: never. */
     spillDelayS: number;
+    /** `mdns`: also find peers on the LAN by multicast DNS (needs peerSecret); `off`: PEERS only. */
+    discovery: "off" | "mdns";
   };
 }
 
@@ -200,6 +202,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
       advertIntervalS: int("ADVERT_INTERVAL", raw.ADVERT_INTERVAL, 5, 1, 300),
       leaseTtlS: int("LEASE_TTL", raw.LEASE_TTL, 30, 3, 3600),
       spillDelayS: int("SPILL_DELAY", raw.SPILL_DELAY, 30, 0, 86400),
+      discovery: oneOf("DISCOVERY", raw.DISCOVERY, "off", ["off", "mdns"]),
     },
   };
 }

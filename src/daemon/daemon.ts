@@ -157,6 +157,7 @@ async function startLocked(
           peers: config.federation.peers,
           advertIntervalMs: config.federation.advertIntervalS * 1000,
           version: VERSION,
+          discovery: config.federation.discovery,
         },
         {
           store,
@@ -253,6 +254,9 @@ async function startLocked(
   scheduler.start();
   undo.push(() => cleanup.stop());
   cleanup.start();
+  if (config.federation.discovery === "mdns" && !federation) {
+    logger.warn("DISCOVERY=mdns does nothing without PEER_SECRET: federation is off");
+  }
   if (federation) {
     undo.push(() => federation.stop());
     const host = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;

@@ -14,6 +14,7 @@ import type { Scheduler } from "../scheduler/scheduler.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import { type DelegationDeps, Delegator } from "./delegation.ts";
+import { Discovery } from "./discovery.ts";
 import { Executions } from "./execution.ts";
 import { PeerClient } from "./peer-client.ts";
 import { type Advert, type AdvertQueue, type Peer, PeerTable } from "./peers.ts";
@@ -54,6 +55,8 @@ export interface FederationSettings {
   peers: string[];
   advertIntervalMs: number;
   version: string;
+  /** DISCOVERY: `mdns` also finds peers on the LAN by multicast DNS (discovery.ts). */
+  discovery: "off" | "mdns";
 }
 
 /** How soon after a change an advert goes out (changes in a burst make one advert). */
@@ -72,6 +75,7 @@ export class Federation {
   advertsFailed = 0;
 
   private unsubscribe: (() => void) | null = null;
+  private discovery: Discovery | null = null;
   readonly counters: FederationCounters = {
     offersAccepted: 0,
     offersRefused: 0,
@@ -129,11 +133,28 @@ export class Federation {
     this.executions.start(this.parts.leaseTtlMs);
     this.delegator.start();
     this.schedule(0);
+    if (this.settings.discovery === "mdns") {
+      this.discovery = new Discovery({
+        nodeId: this.settings.nodeId,
+        nodeName: this.settings.nodeName,
+        url,
+        logger: this.logger,
+        // Taken as an advert target unless already one: our adverts go to it soon.
+        onFound: (found, nodeId) => {
+          if (this.stopped || !this.table.addTarget(found, nodeId)) return false;
+          this.changed();
+          return true;
+        },
+      });
+      this.discovery.start();
+    }
   }
 
   stop(): void {
     this.stopped = true;
     this.unsubscribe?.();
+    this.discovery?.stop();
+    this.discovery = null;
     this.delegator.stop();
     this.executions.stop();
     if (this.timer) clearTimeout(this.timer);
@@ -227,10 +248,14 @@ export class Federation {
           const res = await this.client.send(url, "POST", "/federation/advert", advert, 2000);
           if (!res.ok) {
             this.advertsFailed++;
-            this.logger.warn("a peer refused our advert", { url, status: res.status });
+            if (this.table.dropDiscovered(url, true)) {
+              const why = "a daemon found by mDNS refused our advert (another PEER_SECRET?): left alone";
+              this.logger.info(why, { url, status: res.status });
+            } else this.logger.warn("a peer refused our advert", { url, status: res.status });
           }
         } catch {
           this.advertsFailed++; // down or unreachable: its state will say so on its side
+          this.table.dropDiscovered(url, false); // found by mDNS: until it is found again
         }
       }),
     );

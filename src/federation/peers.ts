@@ -36,11 +36,19 @@ export interface Peer {
 
 const SUSPECT_AFTER = 3;
 const GONE_AFTER = 6;
+/** The most discovered URLs kept waiting for a first advert (mDNS is not authenticated). */
+const MAX_DISCOVERED = 64;
+/** A discovered URL that refused our advert is not taken again for this long. */
+const REFUSED_HOLD_MS = 10 * 60_000;
 
 export class PeerTable {
   /** By node id once a peer has advertised; by URL for configured peers not heard from yet. */
   private readonly byNode = new Map<string, Peer>();
   private readonly unheard = new Map<string, Peer>();
+  /** Unheard URLs that discovery added (PEERS entries are never among them). */
+  private readonly discovered = new Set<string>();
+  /** Discovered URLs that refused our advert, until when they are not taken again. */
+  private readonly refused = new Map<string, number>();
 
   constructor(
     configured: string[],
@@ -55,9 +63,11 @@ export class PeerTable {
     const isNew = peer === undefined;
     if (!peer) {
       peer = this.unheard.get(advert.url) ?? emptyPeer(advert.url);
-      this.unheard.delete(advert.url);
       this.byNode.set(advert.nodeId, peer);
     }
+    // Heard from: its URL is no longer a separate target (discovered again after it was gone, or moved).
+    this.unheard.delete(advert.url);
+    this.discovered.delete(advert.url);
     const previous = peer.advert;
     const restarted = previous !== null && previous.bootId !== advert.bootId;
     if (previous && !restarted) {
@@ -76,9 +86,38 @@ export class PeerTable {
     return missed >= GONE_AFTER ? "gone" : missed >= SUSPECT_AFTER ? "suspect" : "alive";
   }
 
-  /** Every peer, heard from or only configured. */
+  /** Every peer, heard from or only configured (or discovered). */
   all(): Peer[] {
-    return [...this.byNode.values(), ...this.unheard.values()];
+    const heard = new Set([...this.byNode.values()].map((p) => p.url));
+    return [...this.byNode.values(), ...[...this.unheard.values()].filter((p) => !heard.has(p.url))];
+  }
+
+  /**
+   * A URL where a daemon said it listens (mDNS): adverts go there as to a configured peer until it
+   * answers with its own. Nothing when it is known and not gone, or refused lately. Returns whether
+   * it was taken.
+   */
+  addTarget(url: string, nodeId?: string): boolean {
+    if (this.unheard.has(url)) return false;
+    const known = nodeId ? this.byNode.get(nodeId) : undefined;
+    if (known && known.url === url && this.state(known) !== "gone") return false;
+    for (const [refused, until] of this.refused) if (until < this.now()) this.refused.delete(refused);
+    if (this.refused.has(url) || this.discovered.size >= MAX_DISCOVERED) return false;
+    this.unheard.set(url, emptyPeer(url));
+    this.discovered.add(url);
+    return true;
+  }
+
+  /**
+   * A discovered URL (never a PEERS one) whose daemon refused our advert, or did not answer, is no
+   * longer a target: until discovery finds it again, and not for a while after a refusal. Returns
+   * whether it was a discovered one.
+   */
+  dropDiscovered(url: string, refused: boolean): boolean {
+    if (!this.discovered.delete(url)) return false;
+    this.unheard.delete(url);
+    if (refused) this.refused.set(url, this.now() + REFUSED_HOLD_MS);
+    return true;
   }
 
   get(nodeId: string): Peer | undefined {

@@ -291,7 +291,7 @@ export async function run(argv: string[]): Promise<number> {
     report?.close();
     await stopEngine();
     log.close();
-    db.$client.close();
+    db.$client.close(true);
     process.off("SIGINT", sigint);
     rmSync(temp, { recursive: true, force: true });
   }

@@ -81,7 +81,8 @@ async function startLocked(
   // JOB_USER: resolved (or refused, with a ConfigError) before anything starts; null: no job user.
   const jobUser = jobUserAtStart(config, logger);
   const db = openDatabase(join(config.dataDir, "jobs.sqlite"));
-  undo.push(() => db.$client.close());
+  // close(true): the store's prepared statements are finalized and the file released at once.
+  undo.push(() => db.$client.close(true));
   const bus = new EventBus();
   const store = new JobStore(db, bus);
   const folders = new JobFolders(config.dataDir, jobUser !== null);
@@ -304,7 +305,7 @@ async function startLocked(
       disk.stop();
       await scheduler.shutdown(graceMs);
       await archives.idle();
-      db.$client.close();
+      db.$client.close(true);
       lock.release();
       logger.info("stopped");
     },

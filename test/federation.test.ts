@@ -531,3 +531,28 @@ export async function main(ctx) {
     expect(Bun.hash(back)).toBe(Bun.hash(input));
   }, 180000);
 });
+
+describe("a configured peer that comes back", () => {
+  test("a PEERS peer that went gone and restarts hears from us again, though it does not list us", async () => {
+    const dataDir = tempDir();
+    const port = String(await freeLoopbackPort());
+    const bEnv = {
+      PEER_SECRET: SECRET,
+      NODE_NAME: "b",
+      ADVERT_INTERVAL: "1",
+      SLOTS: "gpu:1",
+      API_PORT: port,
+    };
+    let b = await startTestDaemon(bEnv, dataDir);
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    await b.close({ keepData: true });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "gone", 15000)).toBe(true);
+    b = await startTestDaemon(bEnv, dataDir);
+    daemons.push(b);
+    // b lists no peer: it can only learn of a from a's adverts, which go on to the PEERS URL.
+    expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+  }, 60000);
+});

@@ -51,7 +51,7 @@ export class PeerTable {
   private readonly refused = new Map<string, number>();
 
   constructor(
-    configured: string[],
+    private readonly configured: string[],
     private readonly now: () => number = Date.now,
   ) {
     for (const url of configured) this.unheard.set(url, emptyPeer(url));
@@ -124,9 +124,11 @@ export class PeerTable {
     return this.byNode.get(nodeId);
   }
 
-  /** Where adverts go: every configured URL, and every peer heard from that is not gone. */
+  /** Where adverts go: every configured URL (gone or not), and every other peer that is not gone. */
   targets(): string[] {
-    const urls = new Set(this.unheard.keys());
+    // PEERS always: a configured peer that went gone hears from us again when it comes back, even
+    // if it does not list us itself.
+    const urls = new Set([...this.configured, ...this.unheard.keys()]);
     for (const peer of this.byNode.values()) if (this.state(peer) !== "gone") urls.add(peer.url);
     return [...urls];
   }

@@ -71,6 +71,8 @@ export interface Config {
   /** Job rows (and anything left of their folders) finished longer ago than this are deleted; 0 = keep. */
   jobRetentionS: number;
   shutdownGraceS: number;
+  /** TLS_CERT and TLS_KEY (PEM files): the daemon serves HTTPS; null: plain HTTP. */
+  tls: { certFile: string; keyFile: string } | null;
   /** Origins a browser page may call the API from (CORS); empty: none, `*`: any. */
   corsOrigins: string[];
   logLevel: "debug" | "info" | "warn" | "error";
@@ -188,6 +190,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     jobRetentionS: int("JOB_RETENTION", raw.JOB_RETENTION, 0, 0, 100 * 365 * 86400),
     shutdownGraceS: int("SHUTDOWN_GRACE", raw.SHUTDOWN_GRACE, 30, 0, 86400),
     corsOrigins: corsOrigins("CORS_ORIGINS", raw.CORS_ORIGINS),
+    tls: tlsFiles(raw.TLS_CERT, raw.TLS_KEY),
     logLevel: oneOf("LOG_LEVEL", raw.LOG_LEVEL ?? raw.LOGLEVEL, "info", ["debug", "info", "warn", "error"]),
     logFormat: oneOf("LOG_FORMAT", raw.LOG_FORMAT, "text", ["text", "json"]),
     pythonBin: text(raw.PYTHON_BIN) ?? "python3",
@@ -205,4 +208,27 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
       discovery: oneOf("DISCOVERY", raw.DISCOVERY, "off", ["off", "mdns"]),
     },
   };
+}
+
+/** TLS_CERT and TLS_KEY: both readable PEM files, or neither. */
+function tlsFiles(certRaw: string | undefined, keyRaw: string | undefined): Config["tls"] {
+  const cert = text(certRaw);
+  const key = text(keyRaw);
+  if (cert === null && key === null) return null;
+  if (cert === null || key === null) {
+    throw new ConfigError("invalid TLS_CERT/TLS_KEY: set both (PEM files) to serve HTTPS, or neither");
+  }
+  for (const [name, path] of [
+    ["TLS_CERT", cert],
+    ["TLS_KEY", key],
+  ] as const) {
+    try {
+      readFileSync(resolve(path));
+    } catch (error) {
+      throw new ConfigError(
+        `invalid ${name}: cannot read '${path}' (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  return { certFile: resolve(cert), keyFile: resolve(key) };
 }

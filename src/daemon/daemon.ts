@@ -239,6 +239,9 @@ async function startLocked(
       maxRequestBodySize: config.maxUploadBytes + 2 * FORM_OVERHEAD_BYTES,
       // Large uploads on a slow LAN take a while; Bun's default idle timeout (10 s) would cut them.
       idleTimeout: 255,
+      tls: config.tls
+        ? { cert: Bun.file(config.tls.certFile), key: Bun.file(config.tls.keyFile) }
+        : undefined,
     });
   } catch (error) {
     throw new Error(
@@ -246,6 +249,7 @@ async function startLocked(
     );
   }
   undo.push(() => server.stop(true));
+  const scheme = config.tls ? "https" : "http";
   // Same tick as the bind: no request can reach the scheduler before its recovery sweep ran.
   undo.push(() => scheduler.shutdown(0));
   undo.push(() => disk.stop());
@@ -261,10 +265,10 @@ async function startLocked(
   if (federation) {
     undo.push(() => federation.stop());
     const host = config.host === "0.0.0.0" || config.host === "::" ? hostname() : config.host;
-    federation.start(config.federation.advertiseUrl ?? `http://${host}:${server.port}`);
+    federation.start(config.federation.advertiseUrl ?? `${scheme}://${host}:${server.port}`);
   }
   // Where clients on this machine reach it; the log names the address really bound.
-  const url = `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${server.port}`;
+  const url = `${scheme}://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${server.port}`;
   logger.info("pixyz-scheduler listening", {
     address: `${server.hostname}:${server.port}`,
     url,

@@ -80,6 +80,32 @@ async function load(url: string, headers: Record<string, string>): Promise<numbe
   return done / SECONDS;
 }
 
+/** The daemon from src/ on `port`, once it answers. */
+async function serveDaemon(dataDir: string, port: number) {
+  const command = [
+    process.execPath,
+    join(ROOT, "src/cli/main.ts"),
+    "serve",
+    "--port",
+    String(port),
+    "--data-dir",
+    dataDir,
+  ];
+  const proc = Bun.spawn(command, {
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      API_HOST: "127.0.0.1",
+      GOD_PASSWORD_SHA256: createHash("sha256").update(TOKEN).digest("hex"),
+      LOG_LEVEL: "error",
+      SLOTS: "cpu:1",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await ready(`http://127.0.0.1:${port}/health`);
+  return proc;
+}
+
 // The floor: Hono on Bun, one route, a small JSON body.
 const barePort = freePort();
 const bareFile = join(work, "bare.ts");
@@ -98,55 +124,12 @@ try {
   for (const count of [1_000, 100_000]) {
     const dataDir = join(work, `data-${count}`);
     const port = freePort();
-    const proc = Bun.spawn(
-      [
-        process.execPath,
-        join(ROOT, "src/cli/main.ts"),
-        "serve",
-        "--port",
-        String(port),
-        "--data-dir",
-        dataDir,
-      ],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "",
-          API_HOST: "127.0.0.1",
-          GOD_PASSWORD_SHA256: createHash("sha256").update(TOKEN).digest("hex"),
-          LOG_LEVEL: "error",
-          SLOTS: "cpu:1",
-        },
-        stdio: ["ignore", "ignore", "inherit"],
-      },
-    );
-    await ready(`http://127.0.0.1:${port}/health`);
-    proc.kill();
-    await proc.exited;
+    // A first start creates the store (migrations); the rows go in while it is stopped.
+    const first = await serveDaemon(dataDir, port);
+    first.kill();
+    await first.exited;
     const probe = prefill(dataDir, count);
-    const daemon = Bun.spawn(
-      [
-        process.execPath,
-        join(ROOT, "src/cli/main.ts"),
-        "serve",
-        "--port",
-        String(port),
-        "--data-dir",
-        dataDir,
-      ],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "",
-          API_HOST: "127.0.0.1",
-          GOD_PASSWORD_SHA256: createHash("sha256").update(TOKEN).digest("hex"),
-          LOG_LEVEL: "error",
-          SLOTS: "cpu:1",
-        },
-        stdio: ["ignore", "ignore", "inherit"],
-      },
-    );
-    await ready(`http://127.0.0.1:${port}/health`);
+    const daemon = await serveDaemon(dataDir, port);
     // Warm both, then alternate: bare, daemon, bare, daemon.
     await load(`http://127.0.0.1:${barePort}/jobs/${probe}`, {});
     await load(`http://127.0.0.1:${port}/jobs/${probe}`, { "x-api-key": TOKEN });

@@ -23,6 +23,17 @@ async function peerDaemon(name: string, env: Record<string, string> = {}): Promi
   return d;
 }
 
+/** A CPU box `a` (cpu:1) that lists a GPU box `b` (gpu:1) in PEERS, once `a` sees `b` alive. */
+async function cpuBoxWithGpuPeer(
+  aEnv: Record<string, string> = {},
+  bEnv: Record<string, string> = { SLOTS: "gpu:1" },
+) {
+  const b = await peerDaemon("b", bEnv);
+  const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url, ...aEnv });
+  expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+  return { a, b };
+}
+
 interface PeersView {
   self: { name: string; node_id: string; url: string };
   peers: {
@@ -72,9 +83,7 @@ describe("adverts and the peer table", () => {
   }, 30000);
 
   test("a peer whose adverts stop is suspect after 3 missed intervals and gone after 6", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a, b } = await cpuBoxWithGpuPeer();
     await b.close();
     daemons.splice(daemons.indexOf(b), 1);
     const stopped = Date.now();
@@ -232,9 +241,7 @@ interface Details {
 
 describe("hand-off under a lease", () => {
   test("a gpu job submitted to a CPU box runs on a GPU peer; its progress, log and outputs come home", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a } = await cpuBoxWithGpuPeer();
     const res = await a.submit({
       script: new File([GPU_JOB], "render.ts"),
       file: new File(["a part"], "part.txt"),
@@ -268,9 +275,7 @@ describe("hand-off under a lease", () => {
   }, 60000);
 
   test("cancel at the origin kills the job on the peer", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a, b } = await cpuBoxWithGpuPeer();
     const long = `export const schedule = { queue: "gpu" };
 export async function main(ctx) {
   await Bun.write(ctx.outputDir("pid"), String(process.pid));
@@ -299,9 +304,7 @@ export async function main(ctx) {
   }, 60000);
 
   test("an offer delivered twice runs once", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a, b } = await cpuBoxWithGpuPeer();
     const uuid = (
       (await (
         await a.submit({
@@ -496,9 +499,7 @@ describe("load sharing and large files", () => {
   }, 60000);
 
   test("a gone peer gets no new work: the job runs here on the fallback", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a, b } = await cpuBoxWithGpuPeer();
     await b.close();
     daemons.splice(daemons.indexOf(b), 1);
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "gone", 15000)).toBe(true);
@@ -510,9 +511,7 @@ describe("load sharing and large files", () => {
   }, 60000);
 
   test("a 200 MB input and a 200 MB output cross to the peer and back byte-identical", async () => {
-    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url, GPU_FALLBACK: "wait" });
-    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const { a } = await cpuBoxWithGpuPeer({ GPU_FALLBACK: "wait" });
     const size = 200 * 1024 * 1024;
     const input = new Uint8Array(size);
     for (let i = 0; i < size; i += 4096) input[i] = (i / 4096) % 251;

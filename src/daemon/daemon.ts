@@ -168,6 +168,8 @@ async function startLocked(
           leaseTtlMs: config.federation.leaseTtlS * 1000,
           spillDelayMs: config.federation.spillDelayS * 1000,
           spawnChild: (parent, seq, spec) => childJobs.spawn(parent, seq, spec),
+          registry,
+          defaults,
           limits: {
             maxRetries: config.maxRetries,
             retryTimeLimitS: config.retryTimeLimitS,

@@ -6,15 +6,16 @@
 // a 409 means the origin moved on, and the job is killed here. So is a job whose origin cannot be
 // reached for a whole lease, or that the origin cancels. A restarted executor drops what it was
 // running for others: their leases run out and their origins place them again.
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { QUEUE_NAME } from "../config/parse.ts";
 import type { JobService } from "../daemon/job-service.ts";
 import type { EventBus } from "../events/bus.ts";
+import { compileJob, type JobDefinition } from "../jobs/compile.ts";
 import { isTerminal } from "../jobs/states.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
-import { PROCESS_NAME } from "../scripts/registry.ts";
+import { PROCESS_NAME, type ProcessRegistry } from "../scripts/registry.ts";
 import type { ChildOutcome, ChildSpec } from "../sdk/protocol.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import { resolveInside, safeBaseName } from "../storage/safe-path.ts";
@@ -54,6 +55,9 @@ export interface ExecutionDeps {
   logger: Logger;
   draining: () => boolean;
   counters: FederationCounters;
+  /** This node's processes (an offered job that names one runs this node's copy). */
+  registry: Pick<ProcessRegistry, "get" | "source">;
+  defaults: WorkerConfig;
 }
 
 const LOG_FORWARD_MS = 500;
@@ -165,15 +169,8 @@ export class Executions {
         );
       }
       if (!this.byKey.has(execution.key)) throw new Error("cancelled while its files came");
-      const config = JSON.parse(offer.job.configJson) as WorkerConfig;
       const { job } = await this.deps.jobs.submit(stage, {
-        definition: {
-          name: offer.job.name,
-          process: offer.job.process,
-          params: JSON.parse(offer.job.paramsJson),
-          config,
-          warnings: [],
-        },
+        definition: this.compile(offer, stage.scriptDir),
         scriptFile: offer.job.scriptFile,
         inputFile: offer.job.inputFile,
         originNode: offer.origin.nodeId,
@@ -200,6 +197,43 @@ export class Executions {
         progress: null,
       });
     }
+  }
+
+  /**
+   * The offered job through the one compiler (jobs/compile.ts): its entrypoint is checked in the
+   * script as it arrived (or in this node's process of that name), and its config is validated here
+   * as any submission's. The origin already merged the script's declaration: its values stand.
+   */
+  private compile(offer: Offer, scriptDir: string): JobDefinition {
+    const { job } = offer;
+    let source: string;
+    let fileName: string;
+    if (job.process === "custom") {
+      fileName = resolveInside(scriptDir, job.scriptFile ?? "");
+      source = readFileSync(fileName, "utf8");
+    } else {
+      const registered = this.deps.registry.get(job.process);
+      if (!registered) throw new Error(`the process '${job.process}' is not registered on this peer`);
+      source = this.deps.registry.source(registered);
+      fileName = registered.path;
+    }
+    return compileJob(
+      {
+        script: { process: job.process, source, fileName },
+        name: job.name,
+        params: JSON.parse(job.paramsJson),
+        config: {
+          entrypoint: job.entrypoint,
+          queue: job.queue,
+          time_limit: job.timeLimitS,
+          priority: job.priority,
+          compute_only: job.computeOnly,
+          root_file: job.rootFile,
+        },
+        inherit: {},
+      },
+      this.deps.defaults,
+    );
   }
 
   /** A signed report to the origin; a 409 (the attempt is no longer this node's) kills the job here. */

@@ -15,7 +15,7 @@ import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import { type DelegationDeps, Delegator } from "./delegation.ts";
 import { Discovery } from "./discovery.ts";
-import { Executions } from "./execution.ts";
+import { type ExecutionDeps, Executions } from "./execution.ts";
 import { PeerClient } from "./peer-client.ts";
 import { type Advert, type AdvertQueue, type Peer, PeerTable } from "./peers.ts";
 
@@ -42,6 +42,8 @@ export interface FederationParts {
   scheduler: Scheduler;
   limits: DelegationDeps["limits"];
   spawnChild: DelegationDeps["spawnChild"];
+  registry: ExecutionDeps["registry"];
+  defaults: ExecutionDeps["defaults"];
   leaseTtlMs: number;
   spillDelayMs: number;
 }
@@ -116,6 +118,8 @@ export class Federation {
       spawnChild: parts.spawnChild,
     });
     this.executions = new Executions({
+      registry: parts.registry,
+      defaults: parts.defaults,
       ...common,
       jobs: parts.jobs,
       scheduler: parts.scheduler,

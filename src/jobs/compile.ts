@@ -1,7 +1,8 @@
 // The job compiler: a script (its source, read by the caller), the user's config and the defaults
 // become one validated job definition, or a typed refusal. Every way a job comes to exist goes
 // through here: a submission (api/routes/submit.ts), a child a running script asks for
-// (daemon/child-jobs.ts) and a local run (cli/run.ts). Pure: the caller reads files and stores rows.
+// (daemon/child-jobs.ts), a local run (cli/run.ts), a retry (daemon/job-retry.ts) and a job a peer
+// hands over (federation/execution.ts). Pure: the caller reads files and stores rows.
 import { inspectScript, ScriptError } from "../scripts/inspect.ts";
 import { ConfigFieldError, mergeConfig, parseUserConfig, type WorkerConfig } from "./worker-config.ts";
 

@@ -34,6 +34,26 @@ async function cpuBoxWithGpuPeer(
   return { a, b };
 }
 
+/** The job part of an offer (federation/delegation.ts Offer.job): a custom gpu job, changed by `over`. */
+function offeredJob(over: Record<string, unknown> = {}) {
+  return {
+    name: null,
+    process: "custom",
+    scriptFile: "job.ts",
+    inputFile: null,
+    rootFile: null,
+    entrypoint: "main",
+    queue: "gpu",
+    priority: 0,
+    timeLimitS: 60,
+    computeOnly: false,
+    retry: 0,
+    paramsJson: "{}",
+    configJson: "{}",
+    ...over,
+  };
+}
+
 interface PeersView {
   self: { name: string; node_id: string; url: string };
   peers: {
@@ -158,21 +178,7 @@ describe("signed peer routes", () => {
 
   test("an offer whose names would leave the job's folder is refused, and nothing is created", async () => {
     const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const job = {
-      name: null,
-      process: "custom",
-      scriptFile: "../../api-token",
-      inputFile: null,
-      rootFile: null,
-      entrypoint: "main",
-      queue: "gpu",
-      priority: 0,
-      timeLimitS: 60,
-      computeOnly: false,
-      retry: 0,
-      paramsJson: "{}",
-      configJson: "{}",
-    };
+    const job = offeredJob({ scriptFile: "../../api-token" });
     for (const bad of [
       job,
       { ...job, scriptFile: "x.ts", rootFile: "../../etc/passwd" },
@@ -322,21 +328,7 @@ export async function main(ctx) {
       uuid,
       attempt: 1,
       leaseTtlMs: 30000,
-      job: {
-        name: null,
-        process: "custom",
-        scriptFile: "render.ts",
-        inputFile: "x.txt",
-        rootFile: null,
-        entrypoint: "main",
-        queue: "gpu",
-        priority: 0,
-        timeLimitS: 60,
-        computeOnly: false,
-        retry: 0,
-        paramsJson: '{"size":1}',
-        configJson: "{}",
-      },
+      job: offeredJob({ scriptFile: "render.ts", inputFile: "x.txt", paramsJson: '{"size":1}' }),
     });
     const headers = signRequest(SECRET, {
       method: "POST",

@@ -6,7 +6,16 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { zipSync } from "fflate";
 import { startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
-import { OBJ_CUBE, readGltf, readObj, readPly, readStl, stepBox } from "./helpers/models.ts";
+import {
+  OBJ_CUBE,
+  outputOf,
+  readGltf,
+  readObj,
+  readPly,
+  readStl,
+  runModelProcess,
+  stepBox,
+} from "./helpers/models.ts";
 
 setDefaultTimeout(30_000);
 
@@ -19,16 +28,8 @@ afterAll(() => d.close());
 const cube = () => new File([OBJ_CUBE], "cube.obj");
 const box = () => new File([stepBox(100, 50, 20)], "box.step");
 
-async function run(process: string, file: File, params: unknown = {}): Promise<Record<string, unknown>> {
-  const res = await d.submit({ process, file, params: JSON.stringify(params) });
-  expect(res.status).toBe(200);
-  const { uuid } = (await res.json()) as { uuid: string };
-  return { uuid, ...(await d.waitFor(uuid)) };
-}
-
-function outputPath(job: Record<string, unknown>, name: string): string {
-  return join(d.dataDir, "jobs", job.uuid as string, "outputs", name);
-}
+const run = (process: string, file: File, params: unknown = {}) => runModelProcess(d, process, file, params);
+const outputPath = (job: Record<string, unknown>, name: string) => outputOf(d, job, name);
 
 async function outputs(job: Record<string, unknown>): Promise<string[]> {
   return ((await (await d.api(`/jobs/${job.uuid}/outputs`)).json()) as { outputs: string[] }).outputs.sort();

@@ -6,7 +6,16 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
-import { OBJ_CUBE, OCCT_TESTFILES_DIR, type Png, readGltf, readPng, stepBox } from "./helpers/models.ts";
+import {
+  OBJ_CUBE,
+  OCCT_TESTFILES_DIR,
+  outputOf,
+  type Png,
+  readGltf,
+  readPng,
+  runModelProcess,
+  stepBox,
+} from "./helpers/models.ts";
 
 setDefaultTimeout(30_000);
 
@@ -18,16 +27,8 @@ afterAll(() => d.close());
 
 const box = () => new File([stepBox(100, 50, 20)], "box.step");
 
-async function run(process: string, file: File, params: unknown = {}): Promise<Record<string, unknown>> {
-  const res = await d.submit({ process, file, params: JSON.stringify(params) });
-  expect(res.status).toBe(200);
-  const { uuid } = (await res.json()) as { uuid: string };
-  return { uuid, ...(await d.waitFor(uuid)) };
-}
-
-function output(job: Record<string, unknown>, name: string): string {
-  return join(d.dataDir, "jobs", job.uuid as string, "outputs", name);
-}
+const run = (process: string, file: File, params: unknown = {}) => runModelProcess(d, process, file, params);
+const output = (job: Record<string, unknown>, name: string) => outputOf(d, job, name);
 
 function png(job: Record<string, unknown>, name: string): Png {
   return readPng(readFileSync(output(job, name)));

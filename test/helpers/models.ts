@@ -2,11 +2,14 @@
 // box generated as a minimal AP214 B-rep (6 planar faces, 12 line edges, 8 vertices), the STEP
 // files shipped in occt-import-js's package, and readers for what the processes write back
 // (glb/glTF through @gltf-transform, OBJ, binary STL, binary PLY, PNG).
+
+import { expect } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Logger, NodeIO } from "@gltf-transform/core";
 import { ALL_EXTENSIONS } from "@gltf-transform/extensions";
 import { unzlibSync } from "fflate";
+import type { TestDaemon } from "./daemon.ts";
 
 /** A cube from -1 to 1 on each axis: 8 vertices, 6 quads (12 triangles once triangulated). */
 export const OBJ_CUBE = `# a cube, written by hand
@@ -310,4 +313,22 @@ export function readPng(bytes: Uint8Array): Png {
     }
   }
   return { width, height, pixels };
+}
+
+/** A built-in process run through the daemon on one input file, to its end; with its uuid. */
+export async function runModelProcess(
+  d: TestDaemon,
+  process: string,
+  file: File,
+  params: unknown = {},
+): Promise<Record<string, unknown>> {
+  const res = await d.submit({ process, file, params: JSON.stringify(params) });
+  expect(res.status).toBe(200);
+  const { uuid } = (await res.json()) as { uuid: string };
+  return { uuid, ...(await d.waitFor(uuid)) };
+}
+
+/** Where a finished job's output `name` is on disk. */
+export function outputOf(d: TestDaemon, job: Record<string, unknown>, name: string): string {
+  return join(d.dataDir, "jobs", job.uuid as string, "outputs", name);
 }

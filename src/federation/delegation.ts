@@ -400,6 +400,8 @@ export class Delegator {
       const why = nodeId ? "its peer restarted" : "its peer's lease expired";
       if (this.deps.store.requeueAttempt(attempt.id, `${why}; it runs again`, "lost")) {
         this.deps.counters.leasesExpired++;
+        // Its next attempt starts from the steps now on the row (the lost attempt's are gone).
+        this.earlierSteps.delete(job.uuid);
         this.deps.logger.warn("delegated job lost", {
           job: job.uuid,
           attempt: attempt.number,

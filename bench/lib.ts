@@ -361,3 +361,11 @@ export async function measureThroughput(api: Client, jobs: number, concurrency =
     gapP95Ms: p95(gaps),
   };
 }
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it). */
+export function freePort(): number {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = server.port!;
+  server.stop(true);
+  return port;
+}

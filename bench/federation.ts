@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { freePort } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -32,13 +33,6 @@ const command = (await Bun.file(BINARY).exists())
 const TOKEN = "bench-token";
 const SECRET = "bench-peer-secret-bench-peer-secret";
 const work = mkdtempSync(join(tmpdir(), "pxs-fed-bench-"));
-
-function freePort(): number {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = server.port!;
-  server.stop(true);
-  return port;
-}
 
 async function daemon(name: string, env: Record<string, string>) {
   const port = freePort();

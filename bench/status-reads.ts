@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { openDatabase } from "../src/store/db.ts";
+import { freePort } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: { seconds: { type: "string", default: "3" }, concurrency: { type: "string", default: "8" } },
@@ -21,13 +22,6 @@ const CONCURRENCY = Number(args.concurrency);
 const ROOT = join(import.meta.dir, "..");
 const TOKEN = "bench-token";
 const work = mkdtempSync(join(tmpdir(), "pxs-reads-bench-"));
-
-function freePort(): number {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = server.port!;
-  server.stop(true);
-  return port;
-}
 
 async function ready(url: string): Promise<void> {
   for (let i = 0; i < 300; i++) {

@@ -30,7 +30,7 @@ class FakeChild {
       this.resolve = resolve;
     });
     this.handle = {
-      pgid: 0,
+      pgid: Promise.resolve(0),
       kill: (cause) => {
         this.killedFor = cause;
         this.end(cause === "revoked" ? "revoked" : "signal");

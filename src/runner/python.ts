@@ -62,3 +62,12 @@ export async function resolvePython(bin: string, timeoutMs = 10_000): Promise<Py
     error: null,
   };
 }
+
+/**
+ * The variables a Python job (cold or forked) and the fork server start with: the compatibility
+ * package first on the path, then the daemon's own PYTHONPATH (an operator's pxz, ...).
+ */
+export function pythonJobEnv(packageDir: string): Record<string, string> {
+  const pythonPath = [packageDir, process.env.PYTHONPATH].filter((p) => p).join(":");
+  return { PYTHONPATH: pythonPath, PYTHONIOENCODING: "utf-8" };
+}

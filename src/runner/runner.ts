@@ -1,15 +1,19 @@
-// Runs one attempt as a child process: spawn in its own process group, hand it the JobSpec on
-// stdin, read its messages on fd 3, send stdout/stderr to the job log, enforce the time limit by
-// killing the whole tree, and classify how it ended. Decides nothing about retries.
+// Runs one attempt as a child process in its own process group (spawned cold or a warm TS harness:
+// a JobProcess either way): hand it the JobSpec on its input, read
+// its messages on its channel, send stdout/stderr to the job log, enforce the time limit by killing
+// the whole tree, and classify how it ended. Decides nothing about retries.
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import { errorHeadline } from "../jobs/error-headline.ts";
 import type { ExitCause } from "../jobs/policy.ts";
 import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
+import { ChannelLines } from "./channel-lines.ts";
 import { classifyExit, type KillCause } from "./classify.ts";
+import { type JobProcess, subprocessJob } from "./job-process.ts";
 import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
+import { pythonJobEnv } from "./python.ts";
 import type { Runtime } from "./runtime.ts";
 import { sandboxed } from "./sandbox.ts";
 import type { WarmChild } from "./warm-pool.ts";
@@ -56,7 +60,8 @@ export interface RunRequest {
 }
 
 export interface RunningChild {
-  pgid: number;
+  /** The job's process group (its process's pid) once the process runs; 0 when it never started. */
+  pgid: Promise<number>;
   /**
    * Kills the whole tree; the attempt ends with `cause`. Cancel and time limit send SIGTERM first
    * (ctx.signal fires) and SIGKILL after a grace period; memory and log overruns and a stop whose
@@ -101,71 +106,13 @@ function commandFor(
   if (!isPythonScript(script)) return { argv: [...runtime.command, runtime.harnessPath], env: runtime.env };
   const { interpreter, path, harnessPath } = runtime.python;
   if (!interpreter?.path) return { error: interpreter?.error ?? "Python was not resolved at start" };
-  // The compatibility package first; then the daemon's own PYTHONPATH (an operator's pxz, ...).
-  const pythonPath = [path, process.env.PYTHONPATH].filter((p) => p).join(":");
-  return {
-    argv: [interpreter.path, "-u", harnessPath],
-    env: { PYTHONPATH: pythonPath, PYTHONIOENCODING: "utf-8" },
-  };
-}
-
-/**
- * The longest channel line the daemon keeps (a result, a child's params). A longer one is dropped as
- * it arrives: buffering it would let a job grow the daemon's memory without bound.
- */
-export const MAX_CHANNEL_LINE = 64 * 1024 * 1024;
-
-/** Reads JSON lines from the child's fd 3 until EOF; a malformed or oversized line is logged, not fatal. */
-async function readChannel(
-  fd: number,
-  onMessage: (m: ChildMessage) => void,
-  onBadLine: (line: string) => void,
-) {
-  const decoder = new TextDecoder();
-  // The current line's bytes: only each new chunk is searched for a newline (never the whole
-  // line again), so a long line costs linear time.
-  let pieces: Uint8Array[] = [];
-  let length = 0;
-  let dropping = false;
-  const handle = (line: string) => {
-    if (line.trim() === "") return;
-    try {
-      onMessage(JSON.parse(line) as ChildMessage);
-    } catch {
-      onBadLine(line);
-    }
-  };
-  const take = (bytes: Uint8Array) => {
-    if (dropping || bytes.length === 0) return;
-    length += bytes.length;
-    if (length > MAX_CHANNEL_LINE) {
-      dropping = true;
-      pieces = [];
-    } else pieces.push(bytes.slice());
-  };
-  const endLine = () => {
-    if (dropping) onBadLine(`(a line longer than ${MAX_CHANNEL_LINE} bytes, dropped)`);
-    else if (length > 0) handle(decoder.decode(Buffer.concat(pieces)));
-    pieces = [];
-    length = 0;
-    dropping = false;
-  };
-  for await (const chunk of Bun.file(fd).stream()) {
-    let start = 0;
-    for (let newline = chunk.indexOf(10); newline >= 0; newline = chunk.indexOf(10, start)) {
-      take(chunk.subarray(start, newline));
-      endLine();
-      start = newline + 1;
-    }
-    take(chunk.subarray(start));
-  }
-  endLine();
+  return { argv: [interpreter.path, "-u", harnessPath], env: pythonJobEnv(path) };
 }
 
 /** An attempt that ended before it could start (no process): `error` says why. */
 function notStarted(cause: "exception" | "spawn", error: string): RunningChild {
   const result: RunResult = { cause, exitCode: null, signal: null, peakRssKb: null, error, durationMs: 0 };
-  return { pgid: 0, kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
+  return { pgid: Promise.resolve(0), kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
 }
 
 export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild {
@@ -205,39 +152,47 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       return notStarted("spawn", `The job's folder could not be prepared: ${(error as Error).message}`);
     }
   }
-  let proc: ReturnType<typeof Bun.spawn>;
-  // A warm child's output reaches the log through the daemon (pipes); a cold one writes the file.
-  let output: Promise<void> | null = null;
-  if (request.warm && !isPythonScript(request.spec.script)) {
-    proc = request.warm.proc;
-    request.warm.sink.fd = logFd;
-    output = request.warm.output;
-  } else {
-    try {
-      const launch = asJobUser(
-        runtime.jobUser,
-        sandboxed(runtime.sandbox, request.cwd, command.argv),
-        childEnv(command.env, request.spec, request.env),
-      );
-      proc = Bun.spawn(launch.argv, {
-        cwd: request.cwd,
-        env: launch.env,
-        stdio: ["pipe", logFd, logFd, "pipe"],
-        detached: true,
-      });
-    } catch (error) {
-      note(`cannot start the job: ${(error as Error).message}`);
-      if (runtime.jobUser) closeJobFolder(request.cwd);
-      closeSync(logFd);
-      return notStarted("spawn", `The job could not be started: ${(error as Error).message}`);
-    }
-  }
 
-  const pgid = proc.pid;
+  let drained = false;
+  let result: { value: unknown } | null = null;
+  let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
+  const lines = new ChannelLines(
+    (message) => {
+      if (drained) return; // the attempt is over: a straggler's late line changes nothing
+      if (message.t === "result") result = { value: message.value };
+      else if (message.t === "error") scriptError = message;
+      else request.onMessage(message);
+    },
+    (line) => note(`ignored a malformed channel line: ${line.slice(0, 200)}`),
+  );
+  // Once the attempt is over, a straggler's bytes are dropped unread (the log is closed by then).
+  const onChunk = (chunk: Uint8Array) => {
+    if (!drained) lines.push(chunk);
+  };
+
+  /** The job's process: the warm TS harness, or a cold spawn. */
+  const launch = async (): Promise<JobProcess> => {
+    const python = isPythonScript(request.spec.script);
+    // A warm child's output reaches the log through the daemon (pipes); the others write the file.
+    if (request.warm && !python) {
+      request.warm.sink.fd = logFd;
+      return subprocessJob(request.warm.proc, onChunk, request.warm.output);
+    }
+    const env = childEnv(command.env, request.spec, request.env);
+    const launch = asJobUser(runtime.jobUser, sandboxed(runtime.sandbox, request.cwd, command.argv), env);
+    const proc = Bun.spawn(launch.argv, {
+      cwd: request.cwd,
+      env: launch.env,
+      stdio: ["pipe", logFd, logFd, "pipe"],
+      detached: true,
+    });
+    return subprocessJob(proc, onChunk);
+  };
+
+  let job: JobProcess | null = null;
   let killedFor: KillCause | null = null;
   let exited = false;
-  const kill = (cause: KillCause) => {
-    if (killedFor === null) killedFor = cause;
+  const signalTree = (pgid: number, cause: KillCause) => {
     if (cause === "memory" || cause === "log" || cause === "stop") {
       killGroup(pgid);
       return;
@@ -247,72 +202,79 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       if (!exited) killGroup(pgid);
     }, KILL_GRACE_MS).unref();
   };
+  // Before the process runs, the cause is kept and acted on once it does.
+  const kill = (cause: KillCause) => {
+    if (killedFor === null) killedFor = cause;
+    if (job) signalTree(job.pid, cause);
+  };
   const timer = setTimeout(() => kill("timeout"), request.timeLimitS * 1000);
   // stdout/stderr go straight to the file (no pipe to drain), so its size is the measure.
   const logCheck = setInterval(() => {
     if (fstatSync(logFd).size > request.logMaxBytes) kill("log");
   }, LOG_CHECK_MS);
   let overLimitKb = 0;
-  request.memory?.watch.watch(pgid, request.memory.limitKb, (rssKb) => {
-    overLimitKb = rssKb;
-    kill("memory");
-  });
 
-  let drained = false;
-  let result: { value: unknown } | null = null;
-  let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
-  const channelFd = proc.stdio[3] as number;
-  const channel = readChannel(
-    channelFd,
-    (message) => {
-      if (drained) return; // the attempt is over: a straggler's late line changes nothing
-      if (message.t === "result") result = { value: message.value };
-      else if (message.t === "error") scriptError = message;
-      else request.onMessage(message);
-    },
-    (line) => note(`ignored a malformed channel line: ${line.slice(0, 200)}`),
-  ).finally(() => {
-    // Bun hands the pipe over as a bare fd and never closes it: one fd per attempt would leak.
-    // Closed only once the read has ended, so a later open can never reuse the number under it.
+  const running = launch().then((proc) => {
+    job = proc;
+    request.memory?.watch.watch(proc.pid, request.memory.limitKb, (rssKb) => {
+      overLimitKb = rssKb;
+      kill("memory");
+    });
+    if (killedFor) signalTree(proc.pid, killedFor);
     try {
-      closeSync(channelFd);
-    } catch {
-      // already closed
+      proc.write(`${JSON.stringify(request.spec)}\n`);
+    } catch (error) {
+      // It died at once: its exit tells the rest.
+      note(`could not hand the job its spec: ${(error as Error).message}`);
     }
+    return proc;
   });
 
-  const stdin = proc.stdin as import("bun").FileSink;
-  stdin.write(`${JSON.stringify(request.spec)}\n`);
-  stdin.flush();
   const reply = (answer: Reply) => {
-    if (exited) return;
+    if (exited || !job) return;
     try {
-      stdin.write(`${JSON.stringify(answer)}\n`);
-      stdin.flush();
+      job.write(`${JSON.stringify(answer)}\n`);
     } catch (error) {
       note(`could not answer the job's request ${answer.req}: ${(error as Error).message}`);
     }
   };
 
   const done = (async (): Promise<RunResult> => {
-    const exitCode = await proc.exited;
-    exited = true;
+    let proc: JobProcess;
     try {
-      stdin.end();
-    } catch {
-      // the pipe is already closed: nothing to end
+      proc = await running;
+    } catch (error) {
+      clearTimeout(timer);
+      clearInterval(logCheck);
+      note(`cannot start the job: ${(error as Error).message}`);
+      if (runtime.jobUser) closeJobFolder(request.cwd);
+      closeSync(logFd);
+      return {
+        cause: "spawn",
+        exitCode: null,
+        signal: null,
+        peakRssKb: null,
+        error: `The job could not be started: ${(error as Error).message}`,
+        durationMs: performance.now() - started,
+      };
     }
+    const end = await proc.exited;
+    exited = true;
+    proc.end();
     clearTimeout(timer);
     clearInterval(logCheck);
-    const peakRssKb = request.memory?.watch.unwatch(pgid) ?? null;
+    const peakRssKb = request.memory?.watch.unwatch(proc.pid) ?? null;
     // Whatever the script started and left behind goes with it (invariant 6); this also closes
-    // any copy of fd 3 a grandchild held, so the channel below reaches its end.
-    killGroup(pgid);
+    // any copy of the channel a grandchild held, so the channel below reaches its end.
+    killGroup(proc.pid);
     // Nothing of the job runs now (bar a process that left its group): its folder closes again.
     if (runtime.jobUser) closeJobFolder(request.cwd);
+    if (end.note) note(end.note);
     const pipes = Promise.all([
-      channel.catch((error) => note(`channel read failed: ${(error as Error).message}`)),
-      output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),
+      proc.channel
+        .then(() => lines.end())
+        .catch((error) => note(`channel read failed: ${(error as Error).message}`)),
+      proc.output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),
     ]);
     const timedOut = await Promise.race([pipes.then(() => false), Bun.sleep(DRAIN_MS).then(() => true)]);
     drained = true;
@@ -320,7 +282,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       note("a process that left the job's process group still holds its output: it is ignored from now on");
     // From here the log's fd is closed: the warm child's output copy must not write to it.
     if (request.warm) request.warm.sink.fd = null;
-    const signal = proc.signalCode ? String(proc.signalCode) : null;
+    const { exitCode, signal } = end;
     const base = {
       exitCode: signal ? null : exitCode,
       signal,
@@ -347,5 +309,13 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     return outcome;
   })();
 
-  return { pgid, kill, reply, done };
+  return {
+    pgid: running.then(
+      (proc) => proc.pid,
+      () => 0,
+    ),
+    kill,
+    reply,
+    done,
+  };
 }

@@ -387,21 +387,24 @@ export class Scheduler {
     // slot, whose orchestrating jobs mostly wait.
     if (slot.kind === "compute") this.deps.warm?.fill(slot.id, pin);
     running.child = child;
-    try {
-      if (child.pgid > 0) this.deps.store.setPgid(attempt.id, child.pgid);
-    } catch (error) {
-      // Only shown in the attempt's details: the job runs on without it.
-      this.deps.logger.warn("could not record the job's process group", {
+    // Known once the process runs: at once for a spawned one, a moment later for a forked one.
+    void child.pgid.then((pgid) => {
+      try {
+        if (pgid > 0) this.deps.store.setPgid(attempt.id, pgid);
+      } catch (error) {
+        // Only shown in the attempt's details: the job runs on without it.
+        this.deps.logger.warn("could not record the job's process group", {
+          job: job.uuid,
+          error: String(error),
+        });
+      }
+      this.deps.logger.info("job started", {
         job: job.uuid,
-        error: String(error),
+        attempt: attempt.number,
+        queue: attempt.queue,
+        slot: slot.id,
+        pgid,
       });
-    }
-    this.deps.logger.info("job started", {
-      job: job.uuid,
-      attempt: attempt.number,
-      queue: attempt.queue,
-      slot: slot.id,
-      pgid: child.pgid,
     });
     void child.done.then((result) => this.finish(running, result));
   }

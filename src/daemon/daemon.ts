@@ -7,6 +7,7 @@ import type { Config } from "../config/config.ts";
 import { EventBus } from "../events/bus.ts";
 import { Federation } from "../federation/federation.ts";
 import type { Logger } from "../log/logger.ts";
+import { ForkServer } from "../runner/fork-server.ts";
 import { nodeMarker } from "../runner/process-tree.ts";
 import { resolvePython } from "../runner/python.ts";
 import { passThroughEnv } from "../runner/runner.ts";
@@ -106,6 +107,18 @@ async function startLocked(
   const warm = config.warmChildren
     ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) }, config.warmIdleS * 1000)
     : null;
+  // Python jobs forked from one warm interpreter, on the same terms as the warm children (never
+  // for JOB_USER or JOB_SANDBOX jobs, which start through setpriv/bwrap); stopped last.
+  const forkServer =
+    config.warmChildren && !jobUser && !runtime.sandbox
+      ? new ForkServer(
+          runtime,
+          { ...passThroughEnv(), ...nodeMarker(nodeId) },
+          config.warmIdleS * 1000,
+          logger,
+        )
+      : null;
+  undo.push(() => forkServer?.close());
   const { scheduler, defaults, childJobs } = createEngine({
     config,
     store,
@@ -118,6 +131,7 @@ async function startLocked(
     logger,
     bus,
     warm,
+    forkServer,
     disk,
     // With peers, a job that would run here only on a stand-in slot (no GPU) goes to a free peer first.
     prefersPeer: (queue) => federation?.delegator.prefersPeer(queue) ?? false,
@@ -310,6 +324,7 @@ async function startLocked(
       await cleanup.stop();
       disk.stop();
       await scheduler.shutdown(graceMs);
+      forkServer?.close();
       await archives.idle();
       db.$client.close(true);
       lock.release();

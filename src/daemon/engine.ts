@@ -6,6 +6,7 @@ import type { Config } from "../config/config.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
+import type { ForkServer } from "../runner/fork-server.ts";
 import { MemoryWatch } from "../runner/memory-watch.ts";
 import { runAttempt } from "../runner/runner.ts";
 import type { Runtime } from "../runner/runtime.ts";
@@ -41,6 +42,8 @@ export interface EngineParts {
   logger: Logger;
   bus: EventBus;
   warm?: SchedulerDeps["warm"];
+  /** Where Python jobs are forked from (the daemon's); none: each starts its interpreter cold. */
+  forkServer?: ForkServer | null;
   disk?: SchedulerDeps["disk"];
   env?: Record<string, string>;
   prefersPeer?: SchedulerDeps["prefersPeer"];
@@ -79,7 +82,7 @@ export function createEngine(parts: EngineParts): Engine {
     store,
     paths: folders,
     scriptOf,
-    runAttempt: (request) => runAttempt(parts.runtime, request),
+    runAttempt: (request) => runAttempt(parts.runtime, request, parts.forkServer ?? null),
     now: Date.now,
     logger,
     slots: parts.slots,

@@ -1,5 +1,5 @@
-// Runs one attempt as a child process in its own process group (spawned cold or a warm TS harness:
-// a JobProcess either way): hand it the JobSpec on its input, read
+// Runs one attempt as a child process in its own process group (spawned cold, a warm TS harness, or
+// forked by the Python fork server: a JobProcess either way): hand it the JobSpec on its input, read
 // its messages on its channel, send stdout/stderr to the job log, enforce the time limit by killing
 // the whole tree, and classify how it ended. Decides nothing about retries.
 import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
@@ -9,6 +9,7 @@ import type { ChildMessage, JobSpec, Reply } from "../sdk/protocol.ts";
 import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
 import { ChannelLines } from "./channel-lines.ts";
 import { classifyExit, type KillCause } from "./classify.ts";
+import type { ForkServer } from "./fork-server.ts";
 import { type JobProcess, subprocessJob } from "./job-process.ts";
 import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
@@ -115,7 +116,15 @@ function notStarted(cause: "exception" | "spawn", error: string): RunningChild {
   return { pgid: Promise.resolve(0), kill: () => {}, reply: () => {}, done: Promise.resolve(result) };
 }
 
-export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild {
+/**
+ * Runs the attempt. `forkServer`: where Python jobs are forked from a warm interpreter (the daemon
+ * with WARM_CHILDREN, no JOB_USER, no sandbox); when it cannot fork one, the job starts cold.
+ */
+export function runAttempt(
+  runtime: Runtime,
+  request: RunRequest,
+  forkServer: ForkServer | null = null,
+): RunningChild {
   const started = performance.now();
   let logFd: number;
   try {
@@ -170,7 +179,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
     if (!drained) lines.push(chunk);
   };
 
-  /** The job's process: the warm TS harness, or a cold spawn. */
+  /** The job's process: the warm TS harness, a child of the fork server, or a cold spawn. */
   const launch = async (): Promise<JobProcess> => {
     const python = isPythonScript(request.spec.script);
     // A warm child's output reaches the log through the daemon (pipes); the others write the file.
@@ -179,6 +188,14 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       return subprocessJob(request.warm.proc, onChunk, request.warm.output);
     }
     const env = childEnv(command.env, request.spec, request.env);
+    // JOB_USER and JOB_SANDBOX jobs are started through setpriv/bwrap: never forked.
+    if (python && forkServer && !runtime.jobUser && !runtime.sandbox) {
+      try {
+        return await forkServer.fork({ cwd: request.cwd, logFile: request.logFile, env }, onChunk);
+      } catch (error) {
+        note(`the Python fork server could not start the job (${(error as Error).message}): it starts cold`);
+      }
+    }
     const launch = asJobUser(runtime.jobUser, sandboxed(runtime.sandbox, request.cwd, command.argv), env);
     const proc = Bun.spawn(launch.argv, {
       cwd: request.cwd,
@@ -202,7 +219,7 @@ export function runAttempt(runtime: Runtime, request: RunRequest): RunningChild 
       if (!exited) killGroup(pgid);
     }, KILL_GRACE_MS).unref();
   };
-  // Before the process runs, the cause is kept and acted on once it does.
+  // Before the process runs (a fork on its way), the cause is kept and acted on once it does.
   const kill = (cause: KillCause) => {
     if (killedFor === null) killedFor = cause;
     if (job) signalTree(job.pid, cause);

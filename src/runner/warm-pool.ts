@@ -2,7 +2,7 @@
 // on stdin for a JobSpec. Taking it skips the spawn and start-up a cold child pays, which is most
 // of a small job's cost. Each child still runs exactly one job, in its own process group, and
 // exits: the next one is started as soon as this one is taken, while the job runs.
-// Python jobs start cold (the harness here is the TS one).
+// Python jobs are forked by the fork server instead (fork-server.ts): the harness here is the TS one.
 import { closeSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { asJobUser } from "./job-user.ts";

@@ -1,7 +1,8 @@
 // The parent/child channel. The daemon writes one JobSpec line on the child's stdin, then Reply
 // lines to the child's requests; the child writes ChildMessage JSON lines on fd 3 (a pipe: unlike
 // Bun's ipc option, it loses nothing when the child exits right after writing). Python's compat
-// package speaks the same lines.
+// package speaks the same lines; a Python job forked by the fork server has one unix socket as both
+// its stdin and its fd 3.
 
 export interface JobSpec {
   jobId: string;

@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-"""The child side of a Python job, run as `python -u harness.py` with PYTHONPATH set to this folder.
+"""The child side of a Python job, run as `python -u harness.py` with PYTHONPATH set to this folder
+(a cold job), or imported by forkserver.py, whose forked children call main() (stdin and fd 3 are
+then a socket instead of two pipes).
 
 Reads its JobSpec (one JSON line) on stdin, runs the script's entrypoint as the original worker
 did (`entry(pc, pc['params'])`), and reports progress, child-job requests and the result or the

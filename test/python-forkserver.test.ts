@@ -154,6 +154,18 @@ def main(pc, params):
     expect((n.result as { ppid: number }).ppid).toBe(servers[0]!);
   });
 
+  test("a large result written just before the exit arrives whole (the socket is read to its end)", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+    // Several socket buffers' worth: the job's exit reaches the daemon while its last bytes still
+    // wait in the socket; ending the socket at the exit would drop them.
+    const source = "def main(pc, params):\n    return 'x' * (8 * 1024 * 1024)\n";
+    for (let i = 0; i < 3; i++) {
+      const d = (await daemon.waitFor(await submit(daemon, source))) as Details;
+      expect(d.error).toBeNull();
+      expect((d.result as string).length).toBe(8 * 1024 * 1024);
+    }
+  });
+
   test("job A's environment, random state and module changes do not reach job B", async () => {
     daemon = await startTestDaemon({ SLOTS: "cpu:1" });
     const source = `import os, random, sys

@@ -51,6 +51,11 @@ type Report =
 const BROKEN_RETRY_MS = 60_000;
 /** How long the daemon waits for the jobs of a server that died to be gone after it killed them. */
 const ORPHAN_WAIT_MS = 5000;
+/**
+ * How long after the job's exit the daemon keeps its socket open for a process that left the job's
+ * group and holds it (the runner stops reading it after DRAIN_MS anyway).
+ */
+const LINGER_MS = 5000;
 /** A socket whose hello (its token line) is longer than this is not one of ours. */
 const MAX_HELLO = 128;
 /** Unix socket paths are limited to 108 bytes (sun_path) on Linux. */
@@ -94,9 +99,20 @@ class ForkedJob implements JobProcess {
     this.flush();
   }
 
+  /**
+   * No more input: the job has exited. The socket is not ended from this side: the job's exit can
+   * be read (on the control pipe) before its last bytes are (on the socket), and Bun's end() closes
+   * the socket once its writes are flushed (no half-close), dropping what was not read yet: a no-op
+   * job's result line was lost that way about once in a thousand jobs under load. Its other end
+   * closing (the job and its group are gone) says every byte has arrived; one that a process outside
+   * the group keeps open is closed a while later.
+   */
   end(): void {
     this.ending = true;
-    this.flush();
+    this.pending = [];
+    setTimeout(() => {
+      if (!this.done) this.socket?.end();
+    }, LINGER_MS).unref();
   }
 
   /** Hands what is pending to the socket, as much as it takes now (the rest on its drain). */
@@ -116,7 +132,6 @@ class ForkedJob implements JobProcess {
       }
       this.pending.shift();
     }
-    if (this.ending) socket.end();
   }
 
   /** The socket closed: every byte the job wrote has been received. */
@@ -142,7 +157,10 @@ class ForkedJob implements JobProcess {
     this.ended.resolve(end);
     // A child always has its socket (the server connected it before the fork), so its close comes;
     // only a socket that never got to the daemon would leave the channel open, and it must not.
-    if (!this.socket) setTimeout(() => this.socketClosed(), 1000).unref();
+    if (!this.socket)
+      setTimeout(() => {
+        if (!this.socket) this.socketClosed();
+      }, 1000).unref();
   }
 }
 

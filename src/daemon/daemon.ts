@@ -88,7 +88,8 @@ async function startLocked(
   const store = new JobStore(db, bus);
   const folders = new JobFolders(config.dataDir, jobUser !== null);
   const disk = new DiskGuard(config.dataDir, config.minFreeDiskBytes);
-  folders.clearStaging();
+  const recovered = folders.recoverStaging((uuid) => store.get(uuid) !== undefined);
+  if (recovered.length > 0) logger.warn("job folders moved into place at start", { jobs: recovered });
   const python = resolvePython(config.pythonBin); // awaited with the capacity probe below
   const runtime = prepareRuntime(config.dataDir);
   const registry = new ProcessRegistry(runtime.builtinProcessDir, config.processDir);

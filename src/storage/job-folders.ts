@@ -7,6 +7,7 @@
 // New jobs are assembled under .staging/<uuid> and renamed into place once validated and synced.
 import {
   closeSync,
+  existsSync,
   fsyncSync,
   lstatSync,
   mkdirSync,
@@ -59,19 +60,24 @@ export class JobFolders {
   /** A fresh staging folder for a submission; `commit` moves it into place. */
   stage(uuid: string): Stage {
     const dir = join(this.staging, uuid);
-    if (this.closed) mkdirSync(dir, { mode: 0o700 });
-    mkdirSync(join(dir, "inputs"), { recursive: true });
-    mkdirSync(join(dir, "outputs"), { recursive: true });
-    mkdirSync(join(dir, "script"), { recursive: true });
+    // One mkdir each (the staging folder exists): a recursive mkdir stats every parent first.
+    mkdirSync(dir, this.closed ? { mode: 0o700 } : undefined);
+    for (const sub of ["inputs", "outputs", "script"]) mkdirSync(join(dir, sub));
     return {
       uuid,
       dir,
       scriptDir: join(dir, "script"),
       inputsDir: join(dir, "inputs"),
       commit: () => {
-        for (const sub of ["script", "inputs", "outputs", ""]) syncDir(join(dir, sub));
+        // The files were fsynced as they were written; here the names: the script's, the inputs'
+        // (an empty folder has none), and the three folders' in the job's own. No fsync of jobs/
+        // after the rename: the store's commit of the row that follows is fsynced, and a folder whose
+        // rename a power loss undid is still whole in staging, where the next start finishes the
+        // rename for a job the store knows (recoverStaging). Two to three fsyncs fewer per job.
+        syncDir(join(dir, "script"));
+        if (readdirSync(join(dir, "inputs")).length > 0) syncDir(join(dir, "inputs"));
+        syncDir(dir);
         renameSync(dir, this.dir(uuid));
-        syncDir(this.root);
       },
       discard: () => rmSync(dir, { recursive: true, force: true }),
     };
@@ -87,6 +93,24 @@ export class JobFolders {
   /** Names of the job folders present (staging excluded). */
   jobDirs(): string[] {
     return readdirSync(this.root).filter((name) => !name.startsWith("."));
+  }
+
+  /**
+   * At start: a staged folder of a job the store knows (`isStored`) was committed, but a power loss
+   * undid its rename (commit does not fsync jobs/): it is moved into place now. Anything else there
+   * is an interrupted submission and is removed. Returns the uuids moved into place.
+   */
+  recoverStaging(isStored: (uuid: string) => boolean): string[] {
+    const moved: string[] = [];
+    for (const uuid of readdirSync(this.staging)) {
+      if (isStored(uuid) && !existsSync(this.dir(uuid))) {
+        renameSync(join(this.staging, uuid), this.dir(uuid));
+        moved.push(uuid);
+      }
+    }
+    if (moved.length > 0) syncDir(this.root);
+    this.clearStaging();
+    return moved;
   }
 
   /** Removes what an interrupted submission left in staging. */

@@ -209,11 +209,6 @@ export class ForkServer {
     }
   }
 
-  /** The server's pid while one runs (tests, diagnostics). */
-  get pid(): number | null {
-    return this.server?.proc.pid ?? null;
-  }
-
   /**
    * Forks a child for the job; resolves once it runs in its own process group. Rejects when the
    * server cannot make it now (not startable, died, fork failed): the job then starts cold.
@@ -241,7 +236,9 @@ export class ForkServer {
     try {
       const stdin = server.proc.stdin as FileSink;
       stdin.write(`${JSON.stringify(line)}\n`);
-      stdin.flush();
+      // A server that just died fails the job through its end (onServerGone), not through this.
+      const flushed = stdin.flush();
+      if (flushed instanceof Promise) flushed.catch(() => {});
     } catch (error) {
       this.forget(server, job);
       job.failed(`the fork server's input is closed (${(error as Error).message})`);

@@ -53,15 +53,15 @@ def send(message):
     os.write(CONTROL_OUT, data)
 
 
-def close_inherited_fds(keep):
-    """Closes every fd above 3 the child got from the server but `keep` (the server's wake-up pipe,
-    anything a pre-imported module opened), as a fresh interpreter has none."""
+def close_inherited_fds():
+    """Closes every fd above 3 the child still has from the server (anything a pre-imported module
+    opened), as a fresh interpreter has none."""
     try:
         fds = [int(name) for name in os.listdir("/proc/self/fd")]
     except OSError:
         return
     for fd in fds:
-        if fd > CHANNEL_FD and fd not in keep:
+        if fd > CHANNEL_FD:
             try:
                 os.close(fd)
             except OSError:
@@ -88,7 +88,7 @@ def become_job(order, sock_fd, wakeup_fds):
         os.dup2(sock_fd, 0)  # replaces the server's control input
         os.dup2(sock_fd, CHANNEL_FD)
         os.close(sock_fd)
-        close_inherited_fds(keep=())
+        close_inherited_fds()
         os.chdir(order["cwd"])
         # The job's environment, the same variables a cold job gets (os.environ writes through to
         # the C environment, so programs the script starts inherit it).

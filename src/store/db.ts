@@ -36,8 +36,9 @@ const STATEMENT_CACHE_SIZE = 200;
 
 /**
  * drizzle compiles a fresh statement (sqlite3_prepare) for every query it runs, though each call
- * site sends the same SQL text every time with new parameters. Reusing them takes about a fifth off
- * the store's CPU per job (bench/store-cycle.ts: ~1.40 -> ~1.14 ms per job, in alternating runs). The connection keeps each text's compiled statement and hands it out again.
+ * site sends the same SQL text every time with new parameters. The connection keeps each text's
+ * compiled statement and hands it out again: about a fifth off the store's CPU per job
+ * (bench/store-cycle.ts: ~1.40 -> ~1.14 ms per job, in alternating runs).
  * Safe here because every use runs to its end synchronously (run/get/all/values) on the one
  * connection, and nothing finalizes them before the connection closes. Past the bound, new texts
  * are compiled per use as before, so a stream of distinct texts cannot grow memory.

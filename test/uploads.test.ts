@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, truncateSync } from "node:fs";
 import { join } from "node:path";
+import { SMALL_PART_BYTES } from "../src/storage/multipart.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
 
 const SIZE_SCRIPT = `
@@ -186,6 +187,22 @@ describe("limits", () => {
       result: { size: 3, name: "passwd.obj" },
       input_file: "passwd.obj",
     });
+  });
+
+  // A part up to SMALL_PART_BYTES is held and written in one go; a bigger one switches to a stream
+  // once it passes that size: both must land byte for byte, the second in its order.
+  test.each([
+    ["a small part (held, written at its end)", 10 * 1024],
+    ["a part that outgrows the held size (then streamed)", SMALL_PART_BYTES + 70_000],
+  ])("%s is stored byte for byte", async (_, size) => {
+    const bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) bytes[i] = (i * 7919 + (i >> 10)) & 0xff;
+    const res = await d.submit({ script: scriptFile(SIZE_SCRIPT), file: new File([bytes], "part.bin") });
+    expect(res.status).toBe(200);
+    const { uuid } = (await res.json()) as { uuid: string };
+    const stored = await Bun.file(join(d.dataDir, "jobs", uuid, "inputs", "part.bin")).bytes();
+    expect(stored.length).toBe(size);
+    expect(Buffer.compare(stored, bytes)).toBe(0);
   });
 
   test("a file part without a file name is a 400", async () => {

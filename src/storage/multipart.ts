@@ -2,7 +2,15 @@
 // whole in memory), text fields are kept (small, capped). The request body is read only as fast as
 // the disk takes it. Any failure (too large, a bad part, the client going away) removes every file
 // this call wrote before it throws.
-import { createWriteStream, rmSync, type WriteStream } from "node:fs";
+import {
+  closeSync,
+  createWriteStream,
+  fsyncSync,
+  openSync,
+  rmSync,
+  type WriteStream,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import busboy from "busboy";
@@ -21,6 +29,12 @@ export const FORM_OVERHEAD_BYTES = 8 * MAX_FIELD_BYTES;
  * folder) for good.
  */
 export const IDLE_PROGRESS_BYTES = 16 * 1024;
+/**
+ * A file part up to this size is held in memory until it ends, then written and fsynced in one
+ * go: most submissions are a small script, and a write stream (open, close and a second open to
+ * fsync) cost more than the rest of the parse. A bigger part switches to a stream at this size.
+ */
+export const SMALL_PART_BYTES = 256 * 1024;
 
 export interface ReceivedFile {
   field: string;
@@ -65,8 +79,11 @@ function formError(error: Error): StorageError {
 
 interface Writing {
   file: ReceivedFile;
-  out: WriteStream;
+  /** The file's write stream; null while the part is small enough to be held in memory. */
+  out: WriteStream | null;
   done: Promise<void>;
+  /** Written and fsynced already (a small part): no second fsync at the end. */
+  synced: boolean;
 }
 
 export async function receiveMultipart(request: Request, options: ReceiveOptions): Promise<ReceivedForm> {
@@ -91,7 +108,7 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
   const fail = (error: Error) => {
     if (failure) return;
     failure = error;
-    for (const w of writing) w.out.destroy();
+    for (const w of writing) w.out?.destroy();
     // A destroyed file stream is unpiped and stays paused: the parser would never drain again.
     wake?.();
   };
@@ -134,18 +151,17 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
       return;
     }
     const file: ReceivedFile = { field, name, path: join(dir, name), size: 0 };
-    const out = createWriteStream(file.path, { flags: "wx", mode: 0o640 });
-    const done = new Promise<void>((resolve) => {
-      out.on("close", resolve);
-      out.on("error", (error: NodeJS.ErrnoException) => {
-        fail(
-          error.code === "ENOSPC"
-            ? new StorageError("no-space", `The disk filled up while the '${field}' upload was written`)
-            : error,
-        );
-      });
-    });
-    writing.push({ file, out, done });
+    const { promise: done, resolve: finished } = Promise.withResolvers<void>();
+    const entry: Writing = { file, out: null, done, synced: false };
+    writing.push(entry);
+    // The part's bytes while it is small; null once it streams to disk (or failed).
+    let held: Buffer[] | null = [];
+    const openStream = () => {
+      const out = createWriteStream(file.path, { flags: "wx", mode: 0o640 });
+      out.on("close", finished);
+      out.on("error", (error: NodeJS.ErrnoException) => fail(writeError(field, error)));
+      return out;
+    };
     stream.on("data", (chunk: Buffer) => {
       file.size += chunk.length;
       fileBytes += chunk.length;
@@ -156,15 +172,37 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
             `The upload is larger than the limit of ${formatBytes(options.maxFileBytes)} (${options.maxFileBytes} bytes, ${options.limitName})`,
           ),
         );
-        stream.unpipe(out);
+        held = null;
+        if (entry.out) stream.unpipe(entry.out);
         stream.resume();
+        return;
       }
+      if (held === null || failure) return;
+      held.push(chunk);
+      if (file.size <= SMALL_PART_BYTES) return;
+      // Too big to hold: the rest streams to disk at the pace the disk takes it.
+      entry.out = openStream();
+      for (const piece of held) entry.out.write(piece);
+      held = null;
+      stream.pipe(entry.out);
     });
-    stream.on("error", (error) => fail(formError(error)));
+    stream.on("error", (error) => {
+      fail(formError(error));
+      if (!entry.out) finished();
+    });
     stream.on("end", () => {
+      if (held !== null && !failure) {
+        try {
+          writeWhole(file.path, held);
+          entry.synced = true;
+        } catch (error) {
+          fail(writeError(field, error as NodeJS.ErrnoException));
+        }
+      }
+      held = null;
+      if (!entry.out) finished();
       if (!failure) form.files.set(field, file);
     });
-    stream.pipe(out);
   });
 
   for (const event of ["partsLimit", "filesLimit", "fieldsLimit"] as const) {
@@ -240,6 +278,24 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
     for (const w of writing) rmSync(w.file.path, { force: true });
     throw failure;
   }
-  for (const w of writing) syncDir(w.file.path);
+  for (const w of writing) if (!w.synced) syncDir(w.file.path);
   return form;
+}
+
+/** A write failure as the client's or the disk's: a full disk is its own refusal (507). */
+function writeError(field: string, error: NodeJS.ErrnoException): Error {
+  return error.code === "ENOSPC"
+    ? new StorageError("no-space", `The disk filled up while the '${field}' upload was written`)
+    : error;
+}
+
+/** Creates `path` (never over an existing file) with `pieces`, fsynced before it returns. */
+function writeWhole(path: string, pieces: Buffer[]): void {
+  const fd = openSync(path, "wx", 0o640);
+  try {
+    for (const piece of pieces) writeSync(fd, piece);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

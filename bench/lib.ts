@@ -369,3 +369,45 @@ export function freePort(): number {
   server.stop(true);
   return port;
 }
+
+// ---------------------------------------------------------------------------------------------
+// other work on the machine: CPU time used outside this process and what it started
+
+const USER_HZ = 100; // the unit of /proc/stat and /proc/<pid>/stat times on Linux
+
+/** CPU ticks of this process and every live process below it, with their reaped children's. */
+function ownTicks(): number {
+  let ticks = 0;
+  for (const pid of withDescendants([process.pid])) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
+    } catch {
+      // ended meanwhile: its time is in its parent's cutime once reaped
+    }
+  }
+  return ticks;
+}
+
+/** Busy CPU ticks of the whole machine (user, nice, system, irq, softirq, steal). */
+function busyTicks(): number {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  return (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+}
+
+export type CpuMark = { busy: number; own: number; t: number };
+export const cpuMark = (): CpuMark => ({ busy: busyTicks(), own: ownTicks(), t: performance.now() });
+
+/**
+ * The cores busy with other work since `from`, on average: the machine's busy time less this
+ * process's and its descendants'. 0 on a quiet machine; 1 means a whole core was taken elsewhere.
+ */
+export function otherCores(from: CpuMark): number {
+  const to = cpuMark();
+  return (to.busy - from.busy - (to.own - from.own)) / USER_HZ / ((to.t - from.t) / 1000);
+}

@@ -47,6 +47,7 @@ import {
   baseEnv,
   childRuntime,
   client,
+  cpuMark,
   type DaemonHandle,
   footprintKb,
   freePort,
@@ -56,6 +57,7 @@ import {
   median,
   NOOP_CHILD,
   NOOP_JOB,
+  otherCores,
   p95,
   processesWithEnv,
   spawnSeries,
@@ -404,9 +406,11 @@ async function runPeer(spec: PeerSpec) {
       { cwd: dir, env, stdio: ["ignore", "pipe", Bun.file(clientLog)], detached: true },
     );
     started.add(clientProc);
+    const cpu = cpuMark();
     const out = await new Response(clientProc.stdout as ReadableStream<Uint8Array>).text();
     const code = await clientProc.exited;
     started.delete(clientProc);
+    const otherCoresDuring = otherCores(cpu);
     if (code !== 0) throw new Error(`the Celery client exited with ${code}: ${tail(clientLog)}`);
     const measured = JSON.parse(out.trim().split("\n").pop()!) as {
       latencyMs: number[];
@@ -421,6 +425,7 @@ async function runPeer(spec: PeerSpec) {
       submitPerS: measured.submitPerS,
       latencyMedianMs: median(measured.latencyMs),
       latencyP95Ms: p95(measured.latencyMs),
+      otherCores: otherCoresDuring,
       idle,
       ...after,
     };
@@ -446,12 +451,23 @@ async function runOurs() {
     const idle = footprint(pids());
     const ts = client(daemon.url, new File([NOOP_JOB], "noop.ts", { type: "text/typescript" }));
     const py = client(daemon.url, new File([NOOP_PY_JOB], "noop.py", { type: "text/x-python" }));
+    const cpu = cpuMark();
     const tsLatency = await measureLatency(ts, LATENCY_SAMPLES);
     const pyLatency = hasPython ? await measureLatency(py, LATENCY_SAMPLES) : null;
     const tsThroughput = await measureThroughput(ts, JOBS, SUBMIT_CONCURRENCY);
     const pyThroughput = hasPython ? await measureThroughput(py, JOBS, SUBMIT_CONCURRENCY) : null;
+    const otherCoresDuring = otherCores(cpu);
     const after = await footprintsAfterLoad(pids);
-    return { readyMs: daemon.readyMs, idle, ...after, tsLatency, pyLatency, tsThroughput, pyThroughput };
+    return {
+      readyMs: daemon.readyMs,
+      otherCores: otherCoresDuring,
+      idle,
+      ...after,
+      tsLatency,
+      pyLatency,
+      tsThroughput,
+      pyThroughput,
+    };
   } finally {
     await daemon.stop();
     daemonHandle = null;
@@ -473,6 +489,7 @@ async function runOurs() {
 
 async function main() {
   const loadBefore = loadavg();
+  const floorsCpu = cpuMark();
   const noopPath = join(work, "noop.ts");
   writeFileSync(noopPath, NOOP_CHILD);
   const runtime = childRuntime(useBinary);
@@ -484,6 +501,7 @@ async function main() {
   const pythonFloor = hasPython
     ? await spawnSeries(() => spawnToExit([PYTHON, "-c", "pass"], work, baseEnv()), JOBS)
     : null;
+  const floorsOtherCores = otherCores(floorsCpu);
 
   const skipped = preparePeers();
   const peers: Record<string, Awaited<ReturnType<typeof runPeer>>> = {};
@@ -496,6 +514,7 @@ async function main() {
   // ---- the table
   const f1 = (n: number) => n.toFixed(1);
   const ratio = (n: number) => `${n.toFixed(2)}x`;
+  const cores = (n: number) => Math.max(0, n).toFixed(2); // a tick's rounding can go below 0
   const peerCell = (value: (p: (typeof peers)[string]) => string) =>
     skipped ? "skipped" : PEERS.map((s) => `${s.key} ${value(peers[s.key]!)}`).join(" | ");
   const mib = (f: Footprint | null) => (f ? `${f1(f.rssMiB)} (${f1(f.pssMiB)})` : "skipped");
@@ -578,6 +597,7 @@ async function main() {
           const p = peers[s.key]!;
           return `${s.key}: submissions ${f1(p.submitPerS)} /s; processes at start / after ${p.idle.processes} / ${(p.afterWait ?? p.after1s).processes}; 1 s after the load ${mib(p.after1s)} MiB; workers ready after ${f1(p.readyMs)} ms`;
         })),
+    `other work on the machine while measuring (cores busy outside the bench, of ${availableParallelism()}): floors ${cores(floorsOtherCores)}${skipped ? "" : PEERS.map((s) => `, ${s.key} ${cores(peers[s.key]!.otherCores)}`).join("")}, ours ${cores(ours.otherCores)}`,
     `load average before / after: ${loadBefore} / ${loadAfter}`,
   ];
   for (const d of details) console.log(d);
@@ -592,7 +612,7 @@ async function main() {
         floors: { bun: bunFloor, python: pythonFloor },
         peers: skipped ? { skipped } : peers,
         ours,
-        load: { before: loadBefore, after: loadAfter },
+        load: { before: loadBefore, after: loadAfter, floorsOtherCores },
       }),
     );
 }

@@ -2,7 +2,7 @@
 // folder, runs a built-in process and a custom script, serves its docs offline and stops on SIGTERM.
 // CI builds dist/pixyz-scheduler first and passes it as PIXYZ_BINARY; otherwise one is built here.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
@@ -143,7 +143,11 @@ describe("serve", () => {
   }, 60_000);
 
   test("starts again on the data folder it left, with its jobs", async () => {
+    // The processes' libraries (12 MB) are this build's already: kept, not written again.
+    const wasm = join(dataDir, "runtime", "process", "lib", "occt-import-js.wasm");
+    const written = statSync(wasm);
     daemon = await startServeProcess([binary], { dataDir, cwd: work, env, inheritEnv: false });
+    expect([statSync(wasm).ino, statSync(wasm).mtimeMs]).toEqual([written.ino, written.mtimeMs]);
     const list = (await (await daemon.api("/jobs")).json()) as { jobs: { status: string }[] };
     expect(list.jobs.map((j) => j.status)).toEqual(["SUCCESS", "SUCCESS"]);
     daemon.proc.kill("SIGTERM");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 // pixyz-scheduler: the daemon (`serve`) and its command-line tools, in one executable.
 // Each command is imported lazily, so a small command never pays for the daemon's imports.
+import { WRITE_COMMAND } from "../runner/process-libraries.ts";
 import { VERSION } from "../version.ts";
 import { PROGRAM } from "./client/program.ts";
 
@@ -50,6 +51,9 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
   processes: () => import("./client/processes.ts").then((m) => ({ run: m.runProcesses })),
   peers: () => import("./client/peers.ts").then((m) => ({ run: m.runPeers })),
   "process-doc": () => import("./client/processes.ts").then((m) => ({ run: m.runProcessDoc })),
+  // Not for users: the daemon runs it at start to copy the 3D processes' libraries out of the
+  // binary without reading them into its own memory (runner/process-libraries.ts).
+  [WRITE_COMMAND]: () => import("../runner/process-libraries.ts"),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { builtinProcesses, harnessSource, pythonFiles } from "../generated/embedded.ts";
-import { processLibraryFiles } from "../generated/process-files.ts";
 import type { JobUser } from "./job-user.ts";
+import { writeProcessLibraries } from "./process-libraries.ts";
 import type { PythonInterpreter } from "./python.ts";
 import type { Sandbox } from "./sandbox.ts";
 
@@ -37,9 +37,21 @@ function writeIfChanged(path: string, content: string): void {
   writeFileSync(path, content, { mode: 0o644 });
 }
 
-/** Replaces `dir` whole with `files`: a file removed from the binary must not linger. */
-function writeFolder(dir: string, files: readonly { path: string; source: string }[]): void {
-  rmSync(dir, { recursive: true, force: true });
+/**
+ * Replaces `dir` whole with `files` (a file removed from the binary must not linger), except the
+ * entries named in `keep`, which their own writer replaces when they changed.
+ */
+function writeFolder(
+  dir: string,
+  files: readonly { path: string; source: string }[],
+  keep: readonly string[] = [],
+): void {
+  if (keep.length === 0) rmSync(dir, { recursive: true, force: true });
+  else if (existsSync(dir)) {
+    for (const entry of readdirSync(dir)) {
+      if (!keep.includes(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
+    }
+  }
   mkdirSync(dir, { recursive: true });
   for (const file of files) {
     const path = join(dir, file.path);
@@ -61,25 +73,15 @@ function makeReadable(path: string): void {
   chmodSync(path, 0o755);
 }
 
-/**
- * The built-in processes' libraries (bundles and wasm files, carried as files inside the binary)
- * under <process>/lib, where the processes import them from (scripts/gen-processes.ts).
- */
-function writeProcessLibraries(processDir: string): void {
-  for (const { path, file } of processLibraryFiles) {
-    const target = join(processDir, path);
-    mkdirSync(dirname(target), { recursive: true });
-    writeFileSync(target, readFileSync(file), { mode: 0o644 });
-  }
-}
-
 export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter | null = null): Runtime {
   const dir = join(dataDir, "runtime");
   const processDir = join(dir, "process");
   writeFolder(
     processDir,
     builtinProcesses.map((p) => ({ path: p.file, source: p.source })),
+    ["lib"],
   );
+  // The libraries (12 MB) only when they changed, and never read into this process.
   writeProcessLibraries(processDir);
   const pythonDir = join(dir, "python");
   writeFolder(pythonDir, pythonFiles);

@@ -4,7 +4,11 @@
 // - the event bus, counted as it happens: submissions, wait and run times, retries, escalations,
 //   finished jobs; and the HTTP middleware (./http.ts): requests by route and code, uploads.
 // Nothing here can slow the scheduler: the bus listener only updates in-memory counters.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+// The four modules, not prom-client's index (see types/prom-client.d.ts).
+import Counter from "prom-client/lib/counter.js";
+import Gauge from "prom-client/lib/gauge.js";
+import Histogram from "prom-client/lib/histogram.js";
+import Registry from "prom-client/lib/registry.js";
 import type { EventBus, JobEvent } from "../events/bus.ts";
 import type { FederationStats } from "../federation/federation.ts";
 import { isTerminal, JobStatus } from "../jobs/states.ts";

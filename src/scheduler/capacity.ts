@@ -1,9 +1,7 @@
-// What this machine has: cores and memory (systeminformation), GPUs (nvidia-smi, asked directly:
-// si.graphics() blocks the event loop ~0.5 s and drops GPUs lspci did not list). Every probe has a
-// deadline and degrades to "not found": a broken probe costs at most a second and never a start.
-import { availableParallelism } from "node:os";
-import { cpu as probeCpu } from "systeminformation/lib/cpu.js";
-import { mem as probeMemory } from "systeminformation/lib/memory.js";
+// What this machine has: cores and memory (node:os), GPUs (nvidia-smi, asked directly; the GPU
+// probe has a deadline and degrades to "no GPU": a broken nvidia-smi costs at most a second and
+// never a start).
+import { availableParallelism, totalmem } from "node:os";
 
 export interface Gpu {
   index: number;
@@ -22,14 +20,6 @@ export interface Capacity {
 }
 
 const PROBE_TIMEOUT_MS = 1000;
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** Parses `nvidia-smi --query-gpu=index,name,memory.total,memory.used,utilization.gpu --format=csv,noheader,nounits`. */
 export function parseNvidiaSmi(output: string): Gpu[] {
@@ -83,22 +73,12 @@ export async function probeGpus(nvidiaSmi: string, timeoutMs = PROBE_TIMEOUT_MS)
 
 export async function detectCapacity(options: { nvidiaSmi: string }): Promise<Capacity> {
   const notes: string[] = [];
-  const fallbackCores = availableParallelism();
-  const [cpu, mem, gpus] = await Promise.all([
-    withDeadline(probeCpu(), PROBE_TIMEOUT_MS, "the CPU probe").catch((error: Error) => {
-      notes.push(`${error.message}; using ${fallbackCores} cores`);
-      return null;
-    }),
-    withDeadline(probeMemory(), PROBE_TIMEOUT_MS, "the memory probe").catch((error: Error) => {
-      notes.push(`${error.message}; memory unknown`);
-      return null;
-    }),
-    probeGpus(options.nvidiaSmi).catch((error: Error) => {
-      notes.push(`GPU probe failed: ${error.message}; no GPU slots`);
-      return [] as Gpu[];
-    }),
-  ]);
-  // A container may be limited to fewer cores than the machine has: take the smaller count.
-  const cores = Math.max(1, Math.min(cpu?.cores ?? fallbackCores, fallbackCores));
-  return { cores, memoryMb: mem ? Math.floor(mem.total / 1024 / 1024) : 0, gpus, notes };
+  const gpus = await probeGpus(options.nvidiaSmi).catch((error: Error) => {
+    notes.push(`GPU probe failed: ${error.message}; no GPU slots`);
+    return [] as Gpu[];
+  });
+  // The CPUs this process may run on: a container or an affinity mask may give fewer than the
+  // machine has.
+  const cores = Math.max(1, availableParallelism());
+  return { cores, memoryMb: Math.floor(totalmem() / 1024 / 1024), gpus, notes };
 }

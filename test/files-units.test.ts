@@ -1,12 +1,16 @@
 // The pure pieces of the file paths: archive entry names, the root-file choice, finding an input
 // by name, HTTP ranges, Content-Disposition, and the settings that bound them.
 import { describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { strToU8, zipSync } from "fflate";
 import { contentDisposition, parseRange } from "../src/api/download.ts";
 import { loadConfig } from "../src/config/config.ts";
 import { findFile } from "../src/sdk/find-file.ts";
-import { archiveKind, entryPath } from "../src/storage/archive-extract.ts";
+import { archiveKind, entryPath, extractArchive } from "../src/storage/archive-extract.ts";
 import { chooseRootFile, isCadFile } from "../src/storage/root-file.ts";
 import { formatBytes } from "../src/text/bytes.ts";
+import { tempDir } from "./helpers/daemon.ts";
 
 describe("archive entry names", () => {
   test("safe names are normalised", () => {
@@ -136,5 +140,36 @@ describe("settings", () => {
       "1.5 KiB",
       "10 GiB",
     ]);
+  });
+});
+
+describe("zip entries are checked against their CRC-32", () => {
+  const limits = { maxEntries: 10, maxBytes: 1 << 20, maxRatio: 100, minFreeDisk: 0 };
+  const extract = async (bytes: Uint8Array) => {
+    const dir = tempDir("pxs-crc-");
+    const inputs = join(dir, "inputs");
+    mkdirSync(inputs);
+    writeFileSync(join(dir, "in.zip"), bytes);
+    try {
+      return await extractArchive(join(dir, "in.zip"), "zip", inputs, limits, "in.zip");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const text = "the same bytes, stored and deflated, in pieces of the stream ".repeat(500);
+
+  test("entries whose data matches their CRC are extracted, stored or deflated", async () => {
+    const zip = zipSync({
+      "stored.txt": [strToU8(text), { level: 0 }],
+      "deflated.txt": [strToU8(text), { level: 6 }],
+    });
+    expect((await extract(zip)).files).toEqual(["deflated.txt", "stored.txt"]);
+  });
+
+  test("a byte changed in a stored entry's data is refused as corrupt", async () => {
+    const zip = zipSync({ "stored.txt": [strToU8(text), { level: 0 }] });
+    const at = new TextDecoder("latin1").decode(zip).indexOf("pieces");
+    zip[at] = "P".charCodeAt(0);
+    await expect(extract(zip)).rejects.toThrow('entry "stored.txt" is corrupt (CRC mismatch)');
   });
 });

@@ -8,7 +8,6 @@ import { isTerminal } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { StorageError } from "../storage/errors.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
-import { writeZip } from "../storage/output-archive.ts";
 import type { JobRow } from "../store/schema.ts";
 
 /** Builds run at once; more wait their turn. */
@@ -105,6 +104,8 @@ export class OutputArchives {
     const started = performance.now();
     try {
       const files = this.folders.listOutputs(uuid);
+      // The zip writer (fflate) is loaded with the first archive, not with the daemon.
+      const { writeZip } = await import("../storage/output-archive.ts");
       const bytes = await writeZip(this.folders.outputsDir(uuid), files, path);
       this.logger.info("output archive built", {
         job: uuid,

@@ -6,7 +6,7 @@
 // not authenticated; it only says where to knock. Static PEERS work with or without it.
 
 import { hostname } from "node:os";
-import makeMdns from "multicast-dns";
+import type makeMdns from "multicast-dns";
 import type { Logger } from "../log/logger.ts";
 
 /** The one service type every daemon announces and browses for. */
@@ -50,7 +50,8 @@ export class Discovery {
     if (this.mdns) return;
     const { logger } = this.settings;
     // 224.0.0.251, UDP port 5353 (shared), every interface with an IPv4 address.
-    const mdns = makeMdns();
+    // Loaded here, with DISCOVERY=mdns only: the package and node:dgram cost the daemon memory.
+    const mdns = (require("multicast-dns") as typeof makeMdns)();
     this.mdns = mdns;
     mdns.on("error", (error: Error) => {
       // The port could not be bound: no discovery, static PEERS still work.

@@ -20,7 +20,7 @@ import { daemonProcesses, nodeMarker } from "../runner/process-tree.ts";
 import { isPythonScript, type RunningChild, type RunRequest, type RunResult } from "../runner/runner.ts";
 import type { WarmPool } from "../runner/warm-pool.ts";
 import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
-import { archiveKind } from "../storage/archive-extract.ts";
+import { archiveKind } from "../storage/archive-kind.ts";
 import { isDiskFull } from "../storage/disk-guard.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";

@@ -21,25 +21,16 @@ import {
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { crc32, createGunzip } from "node:zlib";
 import { Inflate } from "fflate";
 import { extract as tarExtract } from "tar-stream";
 import { formatBytes } from "../text/bytes.ts";
+import { type ArchiveKind, archiveKind } from "./archive-kind.ts";
 import { assertFreeSpace, writeFully } from "./disk.ts";
 import { StorageError } from "./errors.ts";
 import { syncDir } from "./job-folders.ts";
 import { openZip, type ZipEntry, ZipFormatError } from "./zip-reader.ts";
 
-export type ArchiveKind = "zip" | "tar" | "tar.gz";
-
-/** The archive kind of an upload, by its name (any case); null for a plain file. */
-export function archiveKind(fileName: string): ArchiveKind | null {
-  const lower = fileName.toLowerCase();
-  if (lower.endsWith(".zip")) return "zip";
-  if (lower.endsWith(".tar.gz") || lower.endsWith(".tgz")) return "tar.gz";
-  if (lower.endsWith(".tar")) return "tar";
-  return null;
-}
+export { type ArchiveKind, archiveKind };
 
 export interface ArchiveLimits {
   maxEntries: number;
@@ -375,7 +366,7 @@ async function inflateEntry(
       if (produced > entry.size)
         throw x.refuse(`entry ${quoted} holds more data than it declares (a zip bomb?)`);
       if (counted) x.wrote(chunk.length);
-      crc = crc32(chunk, crc);
+      crc = Bun.hash.crc32(chunk, crc);
       await sink(chunk);
     }
   };
@@ -413,9 +404,11 @@ async function inflateEntry(
 }
 
 async function extractTar(path: string, gzipped: boolean, x: Extraction): Promise<void> {
+  // node:zlib is loaded with the first .tar.gz, not with the daemon.
+  const gunzip = gzipped ? (await import("node:zlib")).createGunzip() : null;
   const file = createReadStream(path);
   const extract = tarExtract();
-  const input: Readable = gzipped ? file.pipe(createGunzip()) : file;
+  const input: Readable = gunzip ? file.pipe(gunzip) : file;
   let sourceError: Error | null = null;
   const onError = (error: Error) => {
     sourceError ??= error;

@@ -3,7 +3,8 @@
 // file of the archive, else the shallowest 3D file (see root-file.ts).
 import { join } from "node:path";
 import { findFile } from "../sdk/find-file.ts";
-import { type ArchiveLimits, archiveKind, extractArchive } from "./archive-extract.ts";
+import type { ArchiveLimits } from "./archive-extract.ts";
+import { archiveKind } from "./archive-kind.ts";
 import { invalidInput } from "./errors.ts";
 import { chooseRootFile } from "./root-file.ts";
 
@@ -40,6 +41,8 @@ export async function prepareInput(
       : [];
     return { rootFile: null, isArchive: false, warnings };
   }
+  // The extraction and its libraries are loaded with the first archive, not with the daemon.
+  const { extractArchive } = await import("./archive-extract.ts");
   const { files } = await extractArchive(
     join(inputsDir, request.upload),
     kind,

@@ -3,7 +3,6 @@
 // Every /ui/... path answers the same page; the page's script routes in the browser and reads the
 // API with the session cookie. `registerDashboard` also adds the API routes the dashboard reads:
 // the jobs search, retry and the numbers of the last hour.
-import { gzipSync } from "node:zlib";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -47,10 +46,12 @@ const SECURITY_HEADERS = {
   "Referrer-Policy": "no-referrer",
 };
 
+/** A file of the dashboard; its bytes and their gzip are made on its first request, then kept. */
 interface Asset {
   type: string;
-  raw: Uint8Array;
-  gzip: Uint8Array | null;
+  text: string;
+  raw: Uint8Array<ArrayBuffer> | null;
+  gzip: Uint8Array<ArrayBuffer> | null;
 }
 
 const encoder = new TextEncoder();
@@ -59,7 +60,8 @@ const ASSETS = new Map<string, Asset>(
     `${ASSET_PREFIX}${name}`,
     {
       type: name.endsWith(".css") ? "text/css; charset=utf-8" : "text/javascript; charset=utf-8",
-      raw: encoder.encode(text),
+      text,
+      raw: null,
       gzip: null,
     },
   ]),
@@ -73,8 +75,9 @@ function serveAsset(c: Context, asset: Asset): Response {
     Vary: "Accept-Encoding",
     "X-Content-Type-Options": "nosniff",
   };
+  asset.raw ??= encoder.encode(asset.text);
   if (/\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
-    asset.gzip ??= gzipSync(asset.raw, { level: 9 });
+    asset.gzip ??= Bun.gzipSync(asset.raw, { level: 9 });
     return new Response(asset.gzip, { headers: { ...headers, "Content-Encoding": "gzip" } });
   }
   return new Response(asset.raw, { headers });

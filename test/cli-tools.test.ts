@@ -122,6 +122,8 @@ describe("doctor", () => {
       /^ok {4}queues {4}served: cpu; gpu on cpu-0,cpu-1 \(no GPU here: ran on cpu\); /m,
     );
     expect(out.stdout).toMatch(/^ok {4}machine {3}\d+ cores, \d+ MB memory/m);
+    // The host line (systeminformation): the system, its kernel and the CPU model.
+    expect(out.stdout).toMatch(/^ok {4}host {6}.+ \(kernel .+, .+\), .+, \d+ cores$/m);
     expect(out.stdout).toMatch(/^ok {4}token {5}GOD_PASSWORD_SHA256 is set/m);
     expect(out.stdout).toMatch(/^ok {4}port {6}port \d+ is free$/m);
     // The default python3: ok where there is one, a warning (not a failure) where there is none.

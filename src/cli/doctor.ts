@@ -15,6 +15,7 @@ import { diskSpace, floorProblem } from "../storage/disk-guard.ts";
 import { formatBytes } from "../text/bytes.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAG_OPTIONS, configFromFlags } from "./config-flags.ts";
+import { hostSummary } from "./host-summary.ts";
 
 const HELP = `Usage: pixyz-scheduler doctor [--data-dir DIR] [--config FILE] [--slots LIST] [--port N] [--json]
 
@@ -103,9 +104,14 @@ async function checkPython(config: Config, explicit: boolean): Promise<Check> {
 }
 
 async function checkSlots(config: Config): Promise<Check[]> {
-  const capacity = await detectCapacity({ nvidiaSmi: config.nvidiaSmi });
+  const [capacity, host] = await Promise.all([
+    detectCapacity({ nvidiaSmi: config.nvidiaSmi }),
+    hostSummary(),
+  ]);
   const gpus = capacity.gpus.map((g) => `gpu${g.index} ${g.name} ${g.vramMb} MB`).join(", ") || "no GPU";
   const checks: Check[] = [
+    // What an operator quotes in a bug report; the slots below come from the machine line.
+    ...(host ? [{ level: "ok" as const, name: "host", message: host }] : []),
     {
       level: "ok",
       name: "machine",

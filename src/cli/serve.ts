@@ -57,6 +57,9 @@ export async function run(argv: string[]): Promise<number> {
     return null;
   });
   if (!daemon) return refusedSetting ? 2 : 1;
+  // The binary starts with the JIT held back (scripts/build.ts): what ran so far ran once. From
+  // here on, the normal policy, so hot request and job paths are compiled as usual.
+  Bun.unsafe.setJITPolicy(1);
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info("signal received", { signal });

@@ -29,6 +29,7 @@ import { Cleanup } from "./cleanup.ts";
 import { type DataFolderLock, lockDataFolder } from "./data-lock.ts";
 import { createEngine } from "./engine.ts";
 import { ensureNodeId, ensureToken } from "./identity.ts";
+import { IdleShrink } from "./idle-shrink.ts";
 import { isolateJobs, jobUserAtStart } from "./job-isolation.ts";
 import { JobRetries } from "./job-retry.ts";
 import { jobScriptOf } from "./job-script.ts";
@@ -244,13 +245,24 @@ async function startLocked(
     corsOrigins: config.corsOrigins,
   });
 
+  // Memory back to the system once no job runs and nothing happened for a few seconds.
+  const idle = new IdleShrink({
+    running: () => scheduler.runningCount,
+    onShrink: (ms, rss) =>
+      logger.debug("idle: memory shrunk", { ms: Math.round(ms), rssMiB: Math.round(rss / 2 ** 20) }),
+  });
+  bus.subscribe(() => idle.touch());
+
   // Bound before anything runs: a busy port ends the start here, with no job swept or started.
   let server: ReturnType<typeof Bun.serve>;
   try {
     server = Bun.serve({
       hostname: config.host,
       port: config.port,
-      fetch: app.fetch,
+      fetch: (request, bunServer) => {
+        idle.touch();
+        return app.fetch(request, bunServer);
+      },
       // POST /jobs answers 413 itself, with the limit in its message, at MAX_UPLOAD_SIZE plus the
       // form's overhead; Bun's own cap only stops what gets past that.
       maxRequestBodySize: config.maxUploadBytes + 2 * FORM_OVERHEAD_BYTES,
@@ -276,6 +288,8 @@ async function startLocked(
   scheduler.start();
   undo.push(() => cleanup.stop());
   cleanup.start();
+  undo.push(() => idle.stop());
+  idle.start();
   if (config.federation.discovery === "mdns" && !federation) {
     logger.warn("DISCOVERY=mdns does nothing without PEER_SECRET: federation is off");
   }
@@ -320,6 +334,7 @@ async function startLocked(
         graceMs,
       });
       stopping.abort();
+      idle.stop();
       await server.stop();
       federation?.stop();
       await cleanup.stop();

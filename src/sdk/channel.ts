@@ -27,7 +27,11 @@ export class Channel {
     // this returns, as with a synchronous write, so a process that exits next still delivers it.
     const written = Bun.write(this.out, line);
     const status = Bun.peek.status(written);
-    if (status === "rejected") throw Bun.peek(written);
+    if (status === "rejected") {
+      // Thrown to the caller, as a synchronous write's error was; the promise itself is handled.
+      written.catch(() => {});
+      throw Bun.peek(written);
+    }
     if (status === "pending") this.track(written);
   }
 

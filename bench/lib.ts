@@ -298,7 +298,12 @@ export async function waitSuccess(api: Client, uuid: string, pollMs: number): Pr
  * (POST to the first GET that reads SUCCESS, 2 ms polling) and server-recorded (requested ->
  * stopped) times, and how long the POST took to answer.
  */
-export async function measureLatency(api: Client, samples = 30) {
+/** Single jobs timed on an idle daemon, after warm-up (every bench uses the same count). */
+export const LATENCY_SAMPLES = 30;
+/** Submissions kept in flight by the throughput measure. */
+export const SUBMIT_CONCURRENCY = 4;
+
+export async function measureLatency(api: Client, samples = LATENCY_SAMPLES) {
   for (let i = 0; i < 3; i++) await waitSuccess(api, await api.submit(), 2); // warm-up
   const observed: number[] = [];
   const recorded: number[] = [];
@@ -327,7 +332,7 @@ export async function measureLatency(api: Client, samples = 30) {
  * all are SUCCESS. The clock runs from the first submission to the last `stopped` time the daemon
  * recorded (same clock as this process: no polling granularity in the numbers).
  */
-export async function measureThroughput(api: Client, jobs: number, concurrency = 4) {
+export async function measureThroughput(api: Client, jobs: number, concurrency = SUBMIT_CONCURRENCY) {
   const before = await api.count("SUCCESS");
   const startedAt = Date.now();
   const uuids: string[] = [];

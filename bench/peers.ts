@@ -49,6 +49,7 @@ import {
   client,
   cpuMark,
   type DaemonHandle,
+  LATENCY_SAMPLES as DEFAULT_LATENCY_SAMPLES,
   footprintKb,
   freePort,
   loadavg,
@@ -69,7 +70,7 @@ import {
 const { values: args } = parseArgs({
   options: {
     jobs: { type: "string", default: "200" },
-    latency: { type: "string", default: "30" },
+    latency: { type: "string", default: String(DEFAULT_LATENCY_SAMPLES) },
     source: { type: "boolean", default: false },
     "idle-wait": { type: "string", default: "70" },
     "skip-idle-wait": { type: "boolean", default: false },
@@ -79,7 +80,6 @@ const { values: args } = parseArgs({
 const JOBS = Number(args.jobs);
 const LATENCY_SAMPLES = Number(args.latency);
 const IDLE_WAIT_S = args["skip-idle-wait"] ? 0 : Number(args["idle-wait"]);
-const SUBMIT_CONCURRENCY = 4;
 const PYTHON = "/usr/bin/python3";
 const PEERS_DIR = join(import.meta.dir, "peers");
 const useBinary = existsSync(BINARY) && !args.source;
@@ -454,8 +454,8 @@ async function runOurs() {
     const cpu = cpuMark();
     const tsLatency = await measureLatency(ts, LATENCY_SAMPLES);
     const pyLatency = hasPython ? await measureLatency(py, LATENCY_SAMPLES) : null;
-    const tsThroughput = await measureThroughput(ts, JOBS, SUBMIT_CONCURRENCY);
-    const pyThroughput = hasPython ? await measureThroughput(py, JOBS, SUBMIT_CONCURRENCY) : null;
+    const tsThroughput = await measureThroughput(ts, JOBS);
+    const pyThroughput = hasPython ? await measureThroughput(py, JOBS) : null;
     const otherCoresDuring = otherCores(cpu);
     const after = await footprintsAfterLoad(pids);
     return {

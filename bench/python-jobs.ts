@@ -36,8 +36,6 @@ const { values: args } = parseArgs({
   },
 });
 const JOBS = Number(args.jobs);
-const LATENCY_SAMPLES = 30;
-const SUBMIT_CONCURRENCY = 4;
 const useBinary = existsSync(BINARY) && !args.source;
 
 /** A no-op job in the original's style: the compatibility package imported, nothing done. */
@@ -69,8 +67,8 @@ async function measureDaemon(name: string, env: Record<string, string>) {
   const daemon = await startDaemon(join(work, name), useBinary, { PYTHON_BIN: python, ...env });
   try {
     const api = client(daemon.url, new File([NOOP_PY_JOB], "noop.py", { type: "text/x-python" }));
-    const throughput = await measureThroughput(api, JOBS, SUBMIT_CONCURRENCY);
-    const latency = await measureLatency(api, LATENCY_SAMPLES);
+    const throughput = await measureThroughput(api, JOBS);
+    const latency = await measureLatency(api);
     const probe = client(daemon.url, new File([PARENT_PY_JOB], "parent.py", { type: "text/x-python" }));
     const uuid = await probe.submit();
     await waitSuccess(probe, uuid, 5);

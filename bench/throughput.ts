@@ -35,8 +35,6 @@ const { values: args } = parseArgs({
   },
 });
 const JOBS = Number(args.jobs);
-const LATENCY_SAMPLES = 30;
-const SUBMIT_CONCURRENCY = 4;
 
 const useBinary = existsSync(BINARY) && !args.source;
 
@@ -105,8 +103,8 @@ try {
   await Bun.sleep(1000);
   const idle = rssKb(daemon.pid);
   const api = client(daemon.url, new File([NOOP_JOB], "noop.ts", { type: "text/typescript" }));
-  const latency = await measureLatency(api, LATENCY_SAMPLES);
-  const throughput = await measureThroughput(api, JOBS, SUBMIT_CONCURRENCY);
+  const latency = await measureLatency(api);
+  const throughput = await measureThroughput(api, JOBS);
   await Bun.sleep(1000);
   const after = rssKb(daemon.pid);
   results = { floor, harness, daemon: { readyMs: daemon.readyMs, idle, after }, latency, throughput };

@@ -37,14 +37,10 @@ export class Channel {
 
   /** Holds later lines behind `write` until it ends. A failed write means the daemon is gone. */
   private track(write: Promise<unknown>): void {
-    const tail: Promise<void> = write.then(
-      () => {
-        if (this.writing === tail) this.writing = null;
-      },
-      () => {
-        if (this.writing === tail) this.writing = null;
-      },
-    );
+    const settled = () => {
+      if (this.writing === tail) this.writing = null;
+    };
+    const tail: Promise<void> = write.then(settled, settled);
     this.writing = tail;
   }
 

@@ -1,10 +1,11 @@
 // The only code that reads and writes jobs, attempts and events. Every state change goes through
 // `move`, which asks the state machine first and appends an event row in the same transaction.
-import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { EventBus, JobEvent } from "../events/bus.ts";
 import { type AttemptCause, INTERRUPTED, type Verdict } from "../jobs/policy.ts";
 import { assertTransition, isTerminal, JobStatus, TERMINAL, WAITING } from "../jobs/states.ts";
 import type { Db } from "./db.ts";
+import { RowWriter } from "./row-writes.ts";
 import {
   type AttemptRow,
   attempts,
@@ -15,7 +16,11 @@ import {
   type NewJobRow,
 } from "./schema.ts";
 
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+/**
+ * What a transaction's body writes through: the connection itself (one connection, used by one
+ * thread, so whatever runs between BEGIN and COMMIT is the transaction).
+ */
+type Tx = Db;
 
 export interface AttemptEnd {
   cause: AttemptCause;
@@ -53,9 +58,15 @@ export class JobStore {
    * the one connection, so they work inside a transaction too.
    */
   private readonly byUuid;
+  private readonly byId;
+  private readonly attemptById;
   private readonly byCurrentAttempt;
   private readonly nextWaitingOf;
   private readonly attemptCountOf;
+  /** The per-job writes, as plain SQL (row-writes.ts): drizzle's builder cost more than the writes. */
+  private readonly jobRows;
+  private readonly attemptRows;
+  private readonly eventRows;
 
   constructor(
     readonly db: Db,
@@ -66,10 +77,23 @@ export class JobStore {
       .from(jobs)
       .where(eq(jobs.uuid, sql.placeholder("uuid")))
       .prepare();
-    this.byCurrentAttempt = db
+    this.byId = db
       .select()
       .from(jobs)
-      .where(eq(jobs.currentAttemptId, sql.placeholder("attempt")))
+      .where(eq(jobs.id, sql.placeholder("id")))
+      .prepare();
+    this.attemptById = db
+      .select()
+      .from(attempts)
+      .where(eq(attempts.id, sql.placeholder("id")))
+      .prepare();
+    // Through the attempt's row: jobs has no index on current_attempt_id, and a filter on it alone
+    // scanned every job ever stored (an outcome cost more the longer the history).
+    this.byCurrentAttempt = db
+      .select(getTableColumns(jobs))
+      .from(attempts)
+      .innerJoin(jobs, eq(jobs.id, attempts.jobId))
+      .where(and(eq(attempts.id, sql.placeholder("attempt")), eq(jobs.currentAttemptId, attempts.id)))
       .prepare();
     this.nextWaitingOf = db
       .select()
@@ -83,16 +107,19 @@ export class JobStore {
       .from(attempts)
       .where(eq(attempts.jobId, sql.placeholder("job")))
       .prepare();
+    this.jobRows = new RowWriter<JobRow>(db, jobs);
+    this.attemptRows = new RowWriter<AttemptRow>(db, attempts);
+    this.eventRows = new RowWriter<JobEventRow>(db, jobEvents);
   }
 
   /** `transact`, with the commit fsynced (synchronous = FULL): for what a client is told is done. */
   private durably<T>(fn: (tx: Tx) => T): T {
     const sqlite = this.db.$client;
-    sqlite.exec("PRAGMA synchronous = FULL");
+    sqlite.prepare("PRAGMA synchronous = FULL").run();
     try {
       return this.transact(fn);
     } finally {
-      sqlite.exec("PRAGMA synchronous = NORMAL");
+      sqlite.prepare("PRAGMA synchronous = NORMAL").run();
     }
   }
 
@@ -106,11 +133,22 @@ export class JobStore {
     return this.probe;
   }
 
+  /**
+   * BEGIN and COMMIT as compiled statements on the connection: drizzle's transaction (and bun's
+   * wrapper under it) builds objects and compiles BEGIN and COMMIT again on every call. A call from
+   * inside a transaction runs as part of it (the outer one commits and publishes).
+   */
   private transact<T>(fn: (tx: Tx) => T): T {
+    const sqlite = this.db.$client;
+    if (sqlite.inTransaction) return fn(this.db);
     let result: T;
     try {
-      result = this.db.transaction(fn);
+      sqlite.prepare("BEGIN").run();
+      result = fn(this.db);
+      sqlite.prepare("COMMIT").run();
     } catch (error) {
+      // A failed COMMIT (a full disk) can leave the transaction open; some errors roll it back already.
+      if (sqlite.inTransaction) sqlite.prepare("ROLLBACK").run();
       this.pending = [];
       throw error;
     }
@@ -121,7 +159,6 @@ export class JobStore {
   }
 
   private move(
-    tx: Tx,
     job: JobRow,
     to: JobStatus,
     attemptId: number | null,
@@ -129,14 +166,9 @@ export class JobStore {
     set: Partial<JobRow>,
   ) {
     assertTransition(job.status, to);
-    tx.update(jobs)
-      .set({ ...set, status: to })
-      .where(eq(jobs.id, job.id))
-      .run();
+    this.jobRows.update({ ...set, status: to }, '"id" = ?', job.id);
     const at = Date.now();
-    tx.insert(jobEvents)
-      .values({ jobId: job.id, attemptId, fromStatus: job.status, toStatus: to, at, detail })
-      .run();
+    this.eventRows.insert({ jobId: job.id, attemptId, fromStatus: job.status, toStatus: to, at, detail });
     this.pending.push({
       type: "status",
       job: job.uuid,
@@ -151,13 +183,11 @@ export class JobStore {
 
   /** Inserts an accepted job (PENDING) with its first event; returns the stored row. */
   insert(values: Omit<NewJobRow, "status" | "id">): JobRow {
-    return this.durably((tx) => {
-      const row = tx
-        .insert(jobs)
-        .values({ ...values, status: JobStatus.PENDING })
-        .returning()
-        .get();
-      tx.insert(jobEvents).values({ jobId: row.id, toStatus: JobStatus.PENDING, at: row.requestedAt }).run();
+    return this.durably(() => {
+      const id = this.jobRows.insert({ ...values, status: JobStatus.PENDING });
+      // Read back rather than built here: the row as stored, with the schema's defaults.
+      const row = this.byId.get({ id })!;
+      this.eventRows.insert({ jobId: id, toStatus: JobStatus.PENDING, at: row.requestedAt });
       this.pending.push({
         type: "status",
         job: row.uuid,
@@ -203,10 +233,10 @@ export class JobStore {
     // Most asks find nothing (every free slot asks for every queue it serves, on every submit and
     // end): one prepared index probe answers those, without a transaction or a query build.
     if (this.waitingProbe().get(queue) === null) return null;
-    return this.transact((tx) => {
+    return this.transact(() => {
       const job = this.nextWaiting(queue);
       if (!job) return null;
-      return this.claimTx(tx, job, this.attemptCount(job.id) + 1, slot, nodeId, null);
+      return this.claimTx(job, this.attemptCount(job.id) + 1, slot, nodeId, null);
     });
   }
 
@@ -216,7 +246,6 @@ export class JobStore {
 
   /** Opens attempt `number` of a waiting job on `slot` of node `nodeId` and moves it to STARTED. */
   private claimTx(
-    tx: Tx,
     job: JobRow,
     number: number,
     slot: string,
@@ -224,12 +253,17 @@ export class JobStore {
     leaseExpiresAt: number | null,
   ): Claimed {
     const now = Date.now();
-    const attempt = tx
-      .insert(attempts)
-      .values({ jobId: job.id, number, queue: job.queue, slot, nodeId, leaseExpiresAt, startedAt: now })
-      .returning()
-      .get();
-    this.move(tx, job, JobStatus.STARTED, attempt.id, `slot ${slot}`, {
+    const attemptId = this.attemptRows.insert({
+      jobId: job.id,
+      number,
+      queue: job.queue,
+      slot,
+      nodeId,
+      leaseExpiresAt,
+      startedAt: now,
+    });
+    const attempt = this.attemptById.get({ id: attemptId })!;
+    this.move(job, JobStatus.STARTED, attempt.id, `slot ${slot}`, {
       currentAttemptId: attempt.id,
       startedAt: now,
       stoppedAt: null,
@@ -276,7 +310,7 @@ export class JobStore {
     return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
       if (!job || !WAITING.includes(job.status) || this.attemptCount(job.id) + 1 !== number) return null;
-      return this.claimTx(tx, job, number, slot, nodeId, leaseExpiresAt);
+      return this.claimTx(job, number, slot, nodeId, leaseExpiresAt);
     });
   }
 
@@ -348,20 +382,20 @@ export class JobStore {
 
   /** Records the child's process group on the attempt row, for an operator reading the database (the kills use the live one). */
   setPgid(attemptId: number, pgid: number): void {
-    this.db.update(attempts).set({ pgid }).where(eq(attempts.id, attemptId)).run();
+    this.attemptRows.update({ pgid }, '"id" = ?', attemptId);
   }
 
   /** Fenced: ignored unless `attemptId` is still the job's current attempt. */
   saveProgress(jobId: number, attemptId: number, progress: number, stepsJson: string): boolean {
-    const updated = this.db
-      .update(jobs)
-      .set({ progress, stepsJson })
-      .where(
-        and(eq(jobs.id, jobId), eq(jobs.currentAttemptId, attemptId), eq(jobs.status, JobStatus.STARTED)),
-      )
-      .returning({ id: jobs.id })
-      .all();
-    return updated.length > 0;
+    return (
+      this.jobRows.update(
+        { progress, stepsJson },
+        '"id" = ? AND "current_attempt_id" = ? AND "status" = ?',
+        jobId,
+        attemptId,
+        JobStatus.STARTED,
+      ) > 0
+    );
   }
 
   /**
@@ -370,21 +404,22 @@ export class JobStore {
    * closed steps when the job was revoked.
    */
   finishAttempt(attemptId: number, end: AttemptEnd, outcome: JobOutcome): boolean {
-    return this.transact((tx) => {
+    return this.transact(() => {
       const now = Date.now();
       const { cause, ...rest } = end;
-      tx.update(attempts)
-        .set({ ...rest, exitCause: cause, endedAt: now })
-        .where(and(eq(attempts.id, attemptId), isNull(attempts.endedAt)))
-        .run();
+      this.attemptRows.update(
+        { ...rest, exitCause: cause, endedAt: now },
+        '"id" = ? AND "ended_at" IS NULL',
+        attemptId,
+      );
       const job = this.byCurrentAttempt.get({ attempt: attemptId });
       // Cancelled while it ran: the job stays REVOKED, but shows its steps closed as the attempt's are.
       if (job?.status === JobStatus.REVOKED) {
-        tx.update(jobs).set({ stepsJson: outcome.stepsJson }).where(eq(jobs.id, job.id)).run();
+        this.jobRows.update({ stepsJson: outcome.stepsJson }, '"id" = ?', job.id);
       }
       if (!job || job.status !== JobStatus.STARTED) return false;
       const retrying = outcome.status === JobStatus.RETRY;
-      this.move(tx, job, outcome.status, attemptId, end.note ? `${end.cause}: ${end.note}` : end.cause, {
+      this.move(job, outcome.status, attemptId, end.note ? `${end.cause}: ${end.note}` : end.cause, {
         progress: outcome.progress,
         stepsJson: outcome.stepsJson,
         resultJson: outcome.resultJson,
@@ -399,18 +434,19 @@ export class JobStore {
   }
 
   /** Closes the job's current attempt as interrupted: `lost` (found after a crash) or `stopped`. */
-  private closeLost(tx: Tx, job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
+  private closeLost(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
     if (job.currentAttemptId === null) return;
-    tx.update(attempts)
-      .set({ endedAt: Date.now(), exitCause: cause, error: reason })
-      .where(and(eq(attempts.id, job.currentAttemptId), isNull(attempts.endedAt)))
-      .run();
+    this.attemptRows.update(
+      { endedAt: Date.now(), exitCause: cause, error: reason },
+      '"id" = ? AND "ended_at" IS NULL',
+      job.currentAttemptId,
+    );
   }
 
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
-  private requeueTx(tx: Tx, job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
-    this.closeLost(tx, job, reason, cause);
-    this.move(tx, job, JobStatus.PENDING, job.currentAttemptId, reason, {
+  private requeueTx(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
+    this.closeLost(job, reason, cause);
+    this.move(job, JobStatus.PENDING, job.currentAttemptId, reason, {
       currentAttemptId: null,
       progress: null,
     });
@@ -449,12 +485,12 @@ export class JobStore {
           .get()!.n;
         const verdict = decide(lostBefore);
         if (verdict.status === JobStatus.PENDING) {
-          this.requeueTx(tx, job, verdict.note ?? INTERRUPTED);
+          this.requeueTx(job, verdict.note ?? INTERRUPTED);
           requeued.push(job);
           continue;
         }
-        this.closeLost(tx, job, INTERRUPTED);
-        this.move(tx, job, verdict.status, job.currentAttemptId, verdict.note ?? "interrupted", {
+        this.closeLost(job, INTERRUPTED);
+        this.move(job, verdict.status, job.currentAttemptId, verdict.note ?? "interrupted", {
           error: verdict.error ?? null,
           stoppedAt: Date.now(),
         });
@@ -476,7 +512,7 @@ export class JobStore {
       if (isTerminal(job.status)) return { job, wasRunning: false };
       const wasRunning = job.status === JobStatus.STARTED;
       const now = Date.now();
-      this.move(tx, job, JobStatus.REVOKED, job.currentAttemptId, "cancelled through the API", {
+      this.move(job, JobStatus.REVOKED, job.currentAttemptId, "cancelled through the API", {
         stoppedAt: now,
         waitReason: null,
         error: "The job was cancelled",
@@ -543,10 +579,10 @@ export class JobStore {
    * stop interrupted it) or `lost` (a peer's lease expired, or the peer restarted).
    */
   requeueAttempt(attemptId: number, reason: string, cause: "stopped" | "lost" = "stopped"): boolean {
-    return this.transact((tx) => {
+    return this.transact(() => {
       const job = this.byCurrentAttempt.get({ attempt: attemptId });
       if (!job || job.status !== JobStatus.STARTED) return false;
-      this.requeueTx(tx, job, reason, cause);
+      this.requeueTx(job, reason, cause);
       return true;
     });
   }

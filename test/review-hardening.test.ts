@@ -15,7 +15,7 @@ import {
 import { join } from "node:path";
 import { strToU8, zipSync } from "fflate";
 import { pack } from "tar-stream";
-import { pump } from "../src/runner/warm-pool.ts";
+import { newSink, pump } from "../src/runner/output-pump.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 import { eventually } from "./helpers/procs.ts";
 
@@ -204,7 +204,7 @@ describe("jobs cannot hold their slot or grow the daemon", () => {
       },
     });
     const fd = openSync("/dev/full", "w");
-    await pump(stream, { fd }); // resolves: no rejection without a handler, no stalled pipe
+    await pump(stream, { ...newSink(), fd }); // resolves: no rejection without a handler, no stalled pipe
     expect(pulled).toBe(101);
   });
 

@@ -49,6 +49,8 @@ export interface Config {
   warmChildren: boolean;
   /** Seconds without a job after which warm children are stopped (0: kept). */
   warmIdleS: number;
+  /** Jobs one warm TS harness may run before it exits (1: one job per process, the default; an opt-in above). */
+  jobsPerChild: number;
   /** Cap of a job's log file in bytes; past it the job is stopped. */
   jobLogMaxBytes: number;
   /** Retries after infrastructure failures (the original: 1, on gpuhigh). */
@@ -175,6 +177,7 @@ export function loadConfig({ env, flags = {}, configFile }: ConfigSources): Conf
     gpuFallback: oneOf("GPU_FALLBACK", raw.GPU_FALLBACK, "cpu", ["cpu", "wait"]),
     warmChildren: bool("WARM_CHILDREN", raw.WARM_CHILDREN, true),
     warmIdleS: int("WARM_IDLE", raw.WARM_IDLE, 60, 0, 86400),
+    jobsPerChild: int("JOBS_PER_CHILD", raw.JOBS_PER_CHILD, 1, 1, 100_000),
     jobLogMaxBytes: bytes("JOB_LOG_MAX_BYTES", raw.JOB_LOG_MAX_BYTES, 100 * 1024 ** 2),
     maxRetries: int("MAX_RETRIES", raw.MAX_RETRIES, 1, 0, 10),
     maxLostAttempts: int("MAX_LOST_ATTEMPTS", raw.MAX_LOST_ATTEMPTS, 3, 1, 100),

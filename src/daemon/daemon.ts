@@ -107,7 +107,12 @@ async function startLocked(
   const slots = buildSlots(capacity, slotRules(config));
   // Every process the daemon starts carries its node id, so a restart can tell its own orphans.
   const warm = config.warmChildren
-    ? new WarmPool(runtime, { ...passThroughEnv(), ...nodeMarker(nodeId) }, config.warmIdleS * 1000)
+    ? new WarmPool(
+        runtime,
+        { ...passThroughEnv(), ...nodeMarker(nodeId) },
+        config.warmIdleS * 1000,
+        config.jobsPerChild,
+      )
     : null;
   // Python jobs forked from one warm interpreter, on the same terms as the warm children (never
   // for JOB_USER or JOB_SANDBOX jobs, which start through setpriv/bwrap); stopped last.

@@ -29,33 +29,26 @@ export interface JobProcess {
   end(): void;
 }
 
-/** A process Bun spawned with its input on stdin and its channel on fd 3 (both pipes). */
-export function subprocessJob(
-  proc: Subprocess<"pipe">,
-  onChunk: (chunk: Uint8Array) => void,
-  output: Promise<void> | null = null,
-): JobProcess {
-  const channelFd = proc.stdio[3] as number;
-  const channel = (async () => {
-    for await (const chunk of Bun.file(channelFd).stream()) onChunk(chunk);
+/**
+ * Reads a channel pipe to its end, each chunk to `onChunk`. Bun hands the pipe over as a bare fd
+ * and never closes it: one fd per process would leak, so it is closed here, only once the read has
+ * ended, so that a later open can never reuse the number under it.
+ */
+export function readChannel(fd: number, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+  return (async () => {
+    for await (const chunk of Bun.file(fd).stream()) onChunk(chunk);
   })().finally(() => {
-    // Bun hands the pipe over as a bare fd and never closes it: one fd per attempt would leak.
-    // Closed only once the read has ended, so a later open can never reuse the number under it.
     try {
-      closeSync(channelFd);
+      closeSync(fd);
     } catch {
       // already closed
     }
   });
-  const stdin = proc.stdin as FileSink;
+}
+
+/** The JobProcess input of a process Bun spawned with a stdin pipe. */
+export function stdinInput(stdin: FileSink): Pick<JobProcess, "write" | "end"> {
   return {
-    pid: proc.pid,
-    exited: proc.exited.then((exitCode) => ({
-      exitCode,
-      signal: proc.signalCode ? String(proc.signalCode) : null,
-    })),
-    channel,
-    output,
     write(text) {
       stdin.write(text);
       stdin.flush();
@@ -67,5 +60,24 @@ export function subprocessJob(
         // the pipe is already closed: nothing to end
       }
     },
+  };
+}
+
+/** How a process Bun spawned ended, as a ProcessEnd. */
+export function processEnd(proc: Subprocess): Promise<ProcessEnd> {
+  return proc.exited.then((exitCode) => ({
+    exitCode,
+    signal: proc.signalCode ? String(proc.signalCode) : null,
+  }));
+}
+
+/** A process Bun spawned with its input on stdin and its channel on fd 3 (both pipes). */
+export function subprocessJob(proc: Subprocess<"pipe">, onChunk: (chunk: Uint8Array) => void): JobProcess {
+  return {
+    pid: proc.pid,
+    exited: processEnd(proc),
+    channel: readChannel(proc.stdio[3] as number, onChunk),
+    output: null,
+    ...stdinInput(proc.stdin as FileSink),
   };
 }

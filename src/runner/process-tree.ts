@@ -44,6 +44,35 @@ export function listProcesses(): ProcInfo[] {
   return list;
 }
 
+/**
+ * Live processes of process group `pgid` other than its leader: what a job on a harness that stays
+ * (JOBS_PER_CHILD > 1) started and left behind. Only pids above the leader's are read (what the
+ * leader started came after it), unless the pid counter wrapped since: then every process is.
+ */
+export function othersInGroup(pgid: number): number[] {
+  let pids: number[];
+  try {
+    pids = readdirSync("/proc")
+      .filter((entry) => entry.charCodeAt(0) <= 57)
+      .map(Number)
+      .filter(Number.isInteger);
+  } catch {
+    return []; // no /proc: nothing can be seen
+  }
+  const wrapped = !pids.some((pid) => pid > pgid);
+  const others: number[] = [];
+  for (const pid of pids) {
+    if (pid === pgid || (!wrapped && pid < pgid)) continue;
+    try {
+      const info = parseStat(pid, readFileSync(`/proc/${pid}/stat`, "utf8"));
+      if (info && info.pgrp === pgid && info.state !== "Z") others.push(pid);
+    } catch {
+      // the process ended between readdir and read
+    }
+  }
+  return others;
+}
+
 /** Resident memory (KB) per process group, over live processes (zombies hold none). */
 export function rssByGroup(groups: ReadonlySet<number>): Map<number, number> {
   const totals = new Map<number, number>();

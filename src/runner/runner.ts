@@ -10,14 +10,15 @@ import { closeJobFolder, openJobFolder } from "../storage/job-access.ts";
 import { ChannelLines } from "./channel-lines.ts";
 import { classifyExit, type KillCause } from "./classify.ts";
 import type { ForkServer } from "./fork-server.ts";
-import { type JobProcess, subprocessJob } from "./job-process.ts";
+import { type JobProcess, type ProcessEnd, subprocessJob } from "./job-process.ts";
 import { asJobUser } from "./job-user.ts";
 import { killGroup } from "./kill.ts";
 import type { MemoryWatch } from "./memory-watch.ts";
+import { othersInGroup } from "./process-tree.ts";
 import { pythonJobEnv } from "./python.ts";
 import type { Runtime } from "./runtime.ts";
 import { sandboxed } from "./sandbox.ts";
-import type { WarmChild } from "./warm-pool.ts";
+import { type WarmChild, warmJob } from "./warm-pool.ts";
 
 // The cause type is the policy's (one definition); the runner only reports it.
 export type { ExitCause } from "../jobs/policy.ts";
@@ -165,12 +166,25 @@ export function runAttempt(
   let drained = false;
   let result: { value: unknown } | null = null;
   let scriptError: Extract<ChildMessage, { t: "error" }> | null = null;
+  // A harness that stays after this job (JOBS_PER_CHILD > 1): its job has ended once its outcome
+  // is reported and its stdout and stderr both passed the mark, and the process goes on.
+  const reuse = request.warm && !isPythonScript(request.spec.script) ? request.warm.reuse : null;
+  const released = Promise.withResolvers<"released">();
+  const pending = new Set(reuse ? ["outcome", "stdout", "stderr"] : []);
+  let marksDue: ReturnType<typeof setTimeout> | undefined;
+  const arrived = (what: string) => {
+    if (pending.delete(what) && pending.size === 0) released.resolve("released");
+  };
   const lines = new ChannelLines(
     (message) => {
       if (drained) return; // the attempt is over: a straggler's late line changes nothing
       if (message.t === "result") result = { value: message.value };
       else if (message.t === "error") scriptError = message;
       else request.onMessage(message);
+      if (reuse && (message.t === "result" || message.t === "error")) {
+        arrived("outcome");
+        marksDue ??= setTimeout(() => released.resolve("released"), DRAIN_MS);
+      }
     },
     (line) => note(`ignored a malformed channel line: ${line.slice(0, 200)}`),
   );
@@ -184,8 +198,16 @@ export function runAttempt(
     const python = isPythonScript(request.spec.script);
     // A warm child's output reaches the log through the daemon (pipes); the others write the file.
     if (request.warm && !python) {
-      request.warm.sink.fd = logFd;
-      return subprocessJob(request.warm.proc, onChunk, request.warm.output);
+      const [stdout, stderr] = request.warm.sinks;
+      for (const sink of [stdout, stderr]) sink.fd = logFd;
+      if (reuse) {
+        const mark = new TextEncoder().encode(reuse.mark);
+        stdout.mark = mark;
+        stdout.onMark = () => arrived("stdout");
+        stderr.mark = mark;
+        stderr.onMark = () => arrived("stderr");
+      }
+      return warmJob(request.warm, onChunk);
     }
     const env = childEnv(command.env, request.spec, request.env);
     // JOB_USER and JOB_SANDBOX jobs are started through setpriv/bwrap: never forked.
@@ -220,7 +242,9 @@ export function runAttempt(
     }, KILL_GRACE_MS).unref();
   };
   // Before the process runs (a fork on its way), the cause is kept and acted on once it does.
+  // Once the attempt is over nothing is killed: a harness that stays runs the next job by then.
   const kill = (cause: KillCause) => {
+    if (exited) return;
     if (killedFor === null) killedFor = cause;
     if (job) signalTree(job.pid, cause);
   };
@@ -239,7 +263,8 @@ export function runAttempt(
     });
     if (killedFor) signalTree(proc.pid, killedFor);
     try {
-      proc.write(`${JSON.stringify(request.spec)}\n`);
+      const spec = reuse ? { ...request.spec, release: reuse.mark } : request.spec;
+      proc.write(`${JSON.stringify(spec)}\n`);
     } catch (error) {
       // It died at once: its exit tells the rest.
       note(`could not hand the job its spec: ${(error as Error).message}`);
@@ -254,6 +279,21 @@ export function runAttempt(
     } catch (error) {
       note(`could not answer the job's request ${answer.req}: ${(error as Error).message}`);
     }
+  };
+
+  /**
+   * How the job's process ended, and whether it stays for another job: only a harness lent with
+   * `reuse` whose outcome and output marks all came, that was never told to stop, and whose group
+   * holds nothing else. One whose outcome came but whose marks did not (a script that closed its
+   * stdout) is stopped DRAIN_MS later; its job still ends as the outcome says.
+   */
+  const endOf = async (proc: JobProcess): Promise<{ end: ProcessEnd; keep: boolean }> => {
+    if (!reuse) return { end: await proc.exited, keep: false };
+    const first = await Promise.race([proc.exited, released.promise]);
+    if (first !== "released") return { end: first, keep: false };
+    const end = { exitCode: scriptError ? 1 : 0, signal: null };
+    const keep = pending.size === 0 && killedFor === null && othersInGroup(proc.pid).length === 0;
+    return { end, keep };
   };
 
   const done = (async (): Promise<RunResult> => {
@@ -275,30 +315,39 @@ export function runAttempt(
         durationMs: performance.now() - started,
       };
     }
-    const end = await proc.exited;
+    const { end, keep } = await endOf(proc);
     exited = true;
-    proc.end();
+    clearTimeout(marksDue);
     clearTimeout(timer);
     clearInterval(logCheck);
     const peakRssKb = request.memory?.watch.unwatch(proc.pid) ?? null;
-    // Whatever the script started and left behind goes with it (invariant 6); this also closes
-    // any copy of the channel a grandchild held, so the channel below reaches its end.
-    killGroup(proc.pid);
-    // Nothing of the job runs now (bar a process that left its group): its folder closes again.
-    if (runtime.jobUser) closeJobFolder(request.cwd);
-    if (end.note) note(end.note);
-    const pipes = Promise.all([
-      proc.channel
-        .then(() => lines.end())
-        .catch((error) => note(`channel read failed: ${(error as Error).message}`)),
-      proc.output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),
-    ]);
-    const timedOut = await Promise.race([pipes.then(() => false), Bun.sleep(DRAIN_MS).then(() => true)]);
-    drained = true;
-    if (timedOut)
-      note("a process that left the job's process group still holds its output: it is ignored from now on");
+    if (keep) {
+      // The harness stays: its input open, its group alive. Its job's lines and output are all in.
+      lines.end();
+      drained = true;
+      request.warm!.channel.onChunk = null;
+      if (runtime.jobUser) closeJobFolder(request.cwd);
+    } else {
+      proc.end();
+      // Whatever the script started and left behind goes with it (invariant 6); this also closes
+      // any copy of the channel a grandchild held, so the channel below reaches its end.
+      killGroup(proc.pid);
+      // Nothing of the job runs now (bar a process that left its group): its folder closes again.
+      if (runtime.jobUser) closeJobFolder(request.cwd);
+      if (end.note) note(end.note);
+      const pipes = Promise.all([
+        proc.channel
+          .then(() => lines.end())
+          .catch((error) => note(`channel read failed: ${(error as Error).message}`)),
+        proc.output?.catch((error) => note(`output copy failed: ${(error as Error).message}`)),
+      ]);
+      const timedOut = await Promise.race([pipes.then(() => false), Bun.sleep(DRAIN_MS).then(() => true)]);
+      drained = true;
+      if (timedOut)
+        note("a process that left the job's process group still holds its output: it is ignored from now on");
+    }
     // From here the log's fd is closed: the warm child's output copy must not write to it.
-    if (request.warm) request.warm.sink.fd = null;
+    for (const sink of request.warm?.sinks ?? []) sink.fd = null;
     const { exitCode, signal } = end;
     const base = {
       exitCode: signal ? null : exitCode,
@@ -323,6 +372,8 @@ export function runAttempt(
       `attempt ${request.spec.attempt} ended: ${outcome.cause}${outcome.error ? ` (${errorHeadline(outcome.error)})` : ""}`,
     );
     closeSync(logFd);
+    if (keep) reuse!.giveBack();
+    else reuse?.lost();
     return outcome;
   })();
 

@@ -357,7 +357,7 @@ export class Scheduler {
     const folders = this.deps.paths;
     const pin = this.slotEnv(slot);
     const warm =
-      isPythonScript(script) || slot.kind !== "compute" ? null : (this.deps.warm?.take(slot.id) ?? null);
+      isPythonScript(script) || slot.kind !== "compute" ? null : (this.deps.warm?.take(slot.id, pin) ?? null);
     const child = this.deps.runAttempt({
       spec: {
         jobId: job.uuid,

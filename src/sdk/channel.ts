@@ -65,38 +65,65 @@ export class Channel {
     else waiter.reject(new Error(reply.error));
   }
 
-  /**
-   * Reads stdin: resolves with the first line (the JobSpec), then keeps delivering replies.
-   * The daemon holds stdin open until the job ends, so its end after the JobSpec means the daemon
-   * died: `onOrphaned` runs then (the harness kills its own process group, so an interrupted
-   * attempt never finishes beside the one a restarted daemon runs again).
-   */
-  readSpec(onOrphaned: () => void): Promise<JobSpec> {
+  /** JobSpec lines that came before anyone asked for them, and who waits for the next one. */
+  private readonly specs: JobSpec[] = [];
+  private specWaiter: { resolve: (spec: JobSpec) => void; reject: (error: Error) => void } | null = null;
+  private stdinEnded = false;
+
+  /** The next JobSpec line from the daemon: the first one, then one per job of a reused harness. */
+  nextSpec(): Promise<JobSpec> {
+    const queued = this.specs.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.stdinEnded) return Promise.reject(new Error("no job spec on stdin"));
     return new Promise((resolve, reject) => {
-      let spec: JobSpec | null = null;
-      const decoder = new TextDecoder();
-      let buffer = "";
-      const onLine = (line: string) => {
-        if (line.trim() === "") return;
-        const message = JSON.parse(line);
-        if (spec === null) {
-          spec = message as JobSpec;
-          resolve(spec);
-        } else this.onReply(message as Reply);
-      };
-      (async () => {
-        for await (const chunk of Bun.stdin.stream()) {
-          buffer += decoder.decode(chunk, { stream: true });
-          for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-            onLine(buffer.slice(0, nl));
-            buffer = buffer.slice(nl + 1);
-          }
+      this.specWaiter = { resolve, reject };
+    });
+  }
+
+  /**
+   * Reads stdin until it ends: JobSpec lines go to nextSpec(), reply lines settle requests.
+   * The daemon holds stdin open while the harness has or may get a job, so its end after a
+   * JobSpec means the daemon died: `onOrphaned` runs then (the harness kills its own process
+   * group, so an interrupted attempt never finishes beside the one a restarted daemon runs again).
+   */
+  listen(onOrphaned: () => void): void {
+    let specsSeen = 0;
+    const decoder = new TextDecoder();
+    let buffer = "";
+    const onLine = (line: string) => {
+      if (line.trim() === "") return;
+      const message = JSON.parse(line) as JobSpec | Reply;
+      if ("t" in message && message.t === "reply") {
+        this.onReply(message);
+        return;
+      }
+      specsSeen++;
+      const waiter = this.specWaiter;
+      this.specWaiter = null;
+      if (waiter) waiter.resolve(message as JobSpec);
+      else this.specs.push(message as JobSpec);
+    };
+    const ended = () => {
+      this.stdinEnded = true;
+      this.specWaiter?.reject(new Error("no job spec on stdin"));
+      this.specWaiter = null;
+      if (specsSeen > 0) onOrphaned();
+      for (const waiter of this.pending.values()) waiter.reject(new Error("the daemon closed the channel"));
+    };
+    (async () => {
+      for await (const chunk of Bun.stdin.stream()) {
+        buffer += decoder.decode(chunk, { stream: true });
+        for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
+          onLine(buffer.slice(0, nl));
+          buffer = buffer.slice(nl + 1);
         }
-        onLine(buffer);
-        if (spec === null) reject(new Error("no job spec on stdin"));
-        else onOrphaned();
-        for (const waiter of this.pending.values()) waiter.reject(new Error("the daemon closed the channel"));
-      })().catch(reject);
+      }
+      onLine(buffer);
+    })().then(ended, (error: unknown) => {
+      // Not read as the daemon's death: the harness fails the way a broken spec line fails it.
+      this.stdinEnded = true;
+      this.specWaiter?.reject(error instanceof Error ? error : new Error(String(error)));
+      this.specWaiter = null;
     });
   }
 }

@@ -1,8 +1,14 @@
 // The child side of a job: reads its JobSpec from stdin, loads the user script, calls the
-// entrypoint with (ctx, params) and reports progress, result or error on fd 3.
+// entrypoint with (ctx, params) and reports progress, result or error on fd 3, then exits.
 // Bundled on its own (scripts/gen-embedded.ts) and kept tiny: every import here is paid per job.
+//
+// With JOBS_PER_CHILD > 1 (an opt-in) a spec may say `release`: after that job the harness stays
+// for the next spec instead of exiting. It then forgets the job's script module (the next job
+// loads it afresh), puts back its folder, variables and SIGTERM handler, and ends the job's
+// stdout and stderr with the spec's mark, so the daemon knows all of its output is in its log.
 import { Channel } from "./channel.ts";
 import { createCtx } from "./ctx.ts";
+import type { JobSpec } from "./protocol.ts";
 
 function describe(error: unknown): { name: string; message: string; stack: string } {
   if (error instanceof Error) {
@@ -24,11 +30,8 @@ function fileUrl(path: string): string {
   return `file://${absolute.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-async function run(channel: Channel): Promise<number> {
+async function run(channel: Channel, spec: JobSpec): Promise<number> {
   const send = channel.send.bind(channel);
-  // Signal 0's process group is our own (the daemon starts each job as a group leader): the
-  // script and everything it started go with the harness.
-  const spec = await channel.readSpec(() => process.kill(0, "SIGKILL"));
   // A warm child was started before it had a job: it takes the job's place and names now.
   process.chdir(spec.cwd);
   process.env.PIXYZ_JOB_ID = spec.jobId;
@@ -36,7 +39,8 @@ async function run(channel: Channel): Promise<number> {
   // The daemon sends SIGTERM on cancel or time limit, then SIGKILL after a grace period: the
   // signal lets a script stop cleanly (and the handler keeps SIGTERM from killing it at once).
   const abort = new AbortController();
-  process.on("SIGTERM", () => abort.abort(new Error("the job was cancelled or reached its time limit")));
+  const onTerm = () => abort.abort(new Error("the job was cancelled or reached its time limit"));
+  process.on("SIGTERM", onTerm);
   const ctx = createCtx(spec, channel, abort.signal);
   try {
     const module = (await import(fileUrl(spec.script))) as Record<string, unknown>;
@@ -63,10 +67,37 @@ async function run(channel: Channel): Promise<number> {
   } catch (error) {
     send({ t: "error", ...describe(error) });
     return 1;
+  } finally {
+    process.off("SIGTERM", onTerm);
   }
 }
 
+/** Writes `mark` after everything the job wrote on stdout and stderr (both are queues in Bun). */
+function endOutput(mark: string): Promise<unknown> {
+  const end = (stream: NodeJS.WriteStream) =>
+    new Promise<void>((resolve) => stream.write(mark, () => resolve()));
+  return Promise.all([end(process.stdout), end(process.stderr)]);
+}
+
 const channel = new Channel();
-const code = await run(channel);
-await channel.close();
-process.exit(code);
+// Signal 0's process group is our own (the daemon starts each harness as a group leader): the
+// script and everything it started go with the harness when the daemon is gone.
+channel.listen(() => process.kill(0, "SIGKILL"));
+const home = process.cwd();
+const homeEnv = { ...process.env };
+/** The harness's variables as it started: what one job set or removed never reaches the next. */
+function restoreEnv(): void {
+  for (const key of Object.keys(process.env)) if (!(key in homeEnv)) delete process.env[key];
+  Object.assign(process.env, homeEnv);
+}
+for (;;) {
+  const spec = await channel.nextSpec();
+  const code = await run(channel, spec);
+  await channel.close();
+  if (spec.release === undefined) process.exit(code);
+  // The next job gets the script's module afresh: its top-level state and a changed file alike.
+  delete require.cache[spec.script];
+  process.chdir(home);
+  restoreEnv();
+  await endOutput(spec.release);
+}

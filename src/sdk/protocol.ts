@@ -22,6 +22,12 @@ export interface JobSpec {
   inputArchive: string | null;
   inputDir: string;
   outputDir: string;
+  /**
+   * Only for a harness that runs several jobs (JOBS_PER_CHILD > 1): after this job it stays for
+   * the next spec, and writes this mark at the end of its stdout and its stderr once the job's
+   * output is all out. Absent: the harness exits after the job, as it always did.
+   */
+  release?: string;
 }
 
 /** A child job a running script asks for (ctx.spawn; the Python shim's execute / canvas). */

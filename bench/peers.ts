@@ -1,7 +1,8 @@
 // The daemon against its floors and against the peers the original product's users would pick
 // instead (Celery workers on Redis), side by side in one run on this machine.
 //
-//   bun bench/peers.ts [--jobs 200] [--latency 30] [--source] [--idle-wait 70 | --skip-idle-wait] [--json]
+//   bun bench/peers.ts [--jobs 200] [--latency 30] [--source] [--idle-wait 70 | --skip-idle-wait]
+//                      [--jobs-per-child 100] [--json]
 //
 // - floors: bare spawns two at a time (jobs/s) and one at a time (ms) of the Bun runtime running a
 //   no-op TS file (as bench/throughput.ts measures its floor) and of `/usr/bin/python3 -c pass`;
@@ -17,7 +18,9 @@
 //   SLOTS=cpu:2 and PYTHON_BIN=/usr/bin/python3 (Debian's Python: the one python3-celery is for;
 //   the floor and the peers use it too), no-op TS jobs and no-op Python jobs (pixyz_worker style),
 //   4 submissions in flight, and single jobs on the idle daemon (POST to the first GET that reads
-//   SUCCESS, 2 ms polling).
+//   SUCCESS, 2 ms polling); then a second daemon with the opt-in JOBS_PER_CHILD=<--jobs-per-child>
+//   (default 100; 0 skips it), TS jobs only: one warm harness runs many jobs, as Celery's prefork
+//   pool does (the default, one process per job, is the first daemon).
 // - idle footprint: the sum of RSS (and of PSS) of the daemon and every process it started (its
 //   node marker PIXYZ_NODE, or below it by parent pid) against redis-server + each Celery main
 //   process + its pool; 1 s after start before any job, and --idle-wait seconds after the load
@@ -74,9 +77,11 @@ const { values: args } = parseArgs({
     source: { type: "boolean", default: false },
     "idle-wait": { type: "string", default: "70" },
     "skip-idle-wait": { type: "boolean", default: false },
+    "jobs-per-child": { type: "string", default: "100" },
     json: { type: "boolean", default: false },
   },
 });
+const JOBS_PER_CHILD = Number(args["jobs-per-child"]);
 const JOBS = Number(args.jobs);
 const LATENCY_SAMPLES = Number(args.latency);
 const IDLE_WAIT_S = args["skip-idle-wait"] ? 0 : Number(args["idle-wait"]);
@@ -438,14 +443,33 @@ async function runPeer(spec: PeerSpec) {
 // ---------------------------------------------------------------------------------------------
 // ours
 
-async function runOurs() {
-  const dataDir = join(work, "daemon");
-  const daemon = await startDaemon(dataDir, useBinary, { PYTHON_BIN: PYTHON });
+async function startOurs(name: string, env: Record<string, string>) {
+  const dataDir = join(work, name);
+  const daemon = await startDaemon(dataDir, useBinary, env);
   daemonHandle = daemon;
+  const node = readFileSync(join(dataDir, "node-id"), "utf8").trim();
+  daemonMarker = `PIXYZ_NODE=${node}`;
+  return { daemon, marker: daemonMarker };
+}
+
+async function stopOurs(daemon: DaemonHandle) {
+  await daemon.stop();
+  daemonHandle = null;
+  // Its children die with it; anything left with its marker would be a finding, and is killed.
+  const marker = daemonMarker ?? "PIXYZ_NODE=?";
+  await until("the daemon's processes gone", () => processesWithEnv(marker).length === 0, 2000).catch(
+    () => {},
+  );
+  const left = processesWithEnv(marker);
+  if (left.length > 0) {
+    console.error(`${left.length} process(es) of the daemon outlived it: killed`);
+    for (const pid of left) process.kill(pid, "SIGKILL");
+  }
+}
+
+async function runOurs() {
+  const { daemon, marker } = await startOurs("daemon", { PYTHON_BIN: PYTHON });
   try {
-    const node = readFileSync(join(dataDir, "node-id"), "utf8").trim();
-    daemonMarker = `PIXYZ_NODE=${node}`;
-    const marker = daemonMarker;
     const pids = () => withDescendants([daemon.pid, ...processesWithEnv(marker)]);
     await Bun.sleep(1000);
     const idle = footprint(pids());
@@ -469,18 +493,21 @@ async function runOurs() {
       pyThroughput,
     };
   } finally {
-    await daemon.stop();
-    daemonHandle = null;
-    // Its children die with it; anything left with its marker would be a finding, and is killed.
-    const marker = daemonMarker ?? "PIXYZ_NODE=?";
-    await until("the daemon's processes gone", () => processesWithEnv(marker).length === 0, 2000).catch(
-      () => {},
-    );
-    const left = processesWithEnv(marker);
-    if (left.length > 0) {
-      console.error(`${left.length} process(es) of the daemon outlived it: killed`);
-      for (const pid of left) process.kill(pid, "SIGKILL");
-    }
+    await stopOurs(daemon);
+  }
+}
+
+/** The opt-in: one warm harness per slot runs up to JOBS_PER_CHILD TS jobs. */
+async function runOursReusing() {
+  const { daemon } = await startOurs("daemon-reusing", { JOBS_PER_CHILD: String(JOBS_PER_CHILD) });
+  try {
+    const ts = client(daemon.url, new File([NOOP_JOB], "noop.ts", { type: "text/typescript" }));
+    const cpu = cpuMark();
+    const tsLatency = await measureLatency(ts, LATENCY_SAMPLES);
+    const tsThroughput = await measureThroughput(ts, JOBS);
+    return { tsLatency, tsThroughput, otherCores: otherCores(cpu) };
+  } finally {
+    await stopOurs(daemon);
   }
 }
 
@@ -509,6 +536,7 @@ async function main() {
   else for (const spec of PEERS) peers[spec.key] = await runPeer(spec);
 
   const ours = await runOurs();
+  const reusing = JOBS_PER_CHILD > 0 ? await runOursReusing() : null;
   const loadAfter = loadavg();
 
   // ---- the table
@@ -531,6 +559,14 @@ async function main() {
       `>= 0.5x floor (${f1(0.5 * bunFloor.twoAtATimeJobsPerS)})`,
     ],
     [
+      `TS no-op jobs/s, JOBS_PER_CHILD=${JOBS_PER_CHILD} (opt-in)`,
+      `${f1(bunFloor.twoAtATimeJobsPerS)} (Bun, 2 at a time)`,
+      "n/a (Python only)",
+      reusing ? f1(reusing.tsThroughput.jobsPerS) : "skipped",
+      ratio((reusing?.tsThroughput.jobsPerS ?? Number.NaN) / bunFloor.twoAtATimeJobsPerS),
+      `>= 0.5x floor (${f1(0.5 * bunFloor.twoAtATimeJobsPerS)})`,
+    ],
+    [
       "Python no-op jobs/s",
       `${f1(pyFloorJobs)} (python -c pass, 2 at a time)`,
       peerCell((p) => f1(p.jobsPerS)),
@@ -544,6 +580,16 @@ async function main() {
       "n/a (Python only)",
       `${f1(ours.tsLatency.observedMedianMs)} / ${f1(ours.tsLatency.observedP95Ms)}`,
       ratio(ours.tsLatency.observedMedianMs / bunFloor.sequentialMedianMs),
+      `<= 1.5x floor (${f1(1.5 * bunFloor.sequentialMedianMs)})`,
+    ],
+    [
+      `TS submit->SUCCESS, JOBS_PER_CHILD=${JOBS_PER_CHILD} (opt-in), median / p95 ms`,
+      `${f1(bunFloor.sequentialMedianMs)} (one bare Bun spawn)`,
+      "n/a (Python only)",
+      reusing
+        ? `${f1(reusing.tsLatency.observedMedianMs)} / ${f1(reusing.tsLatency.observedP95Ms)}`
+        : "skipped",
+      ratio((reusing?.tsLatency.observedMedianMs ?? Number.NaN) / bunFloor.sequentialMedianMs),
       `<= 1.5x floor (${f1(1.5 * bunFloor.sequentialMedianMs)})`,
     ],
     [
@@ -597,7 +643,7 @@ async function main() {
           const p = peers[s.key]!;
           return `${s.key}: submissions ${f1(p.submitPerS)} /s; processes at start / after ${p.idle.processes} / ${(p.afterWait ?? p.after1s).processes}; 1 s after the load ${mib(p.after1s)} MiB; workers ready after ${f1(p.readyMs)} ms`;
         })),
-    `other work on the machine while measuring (cores busy outside the bench, of ${availableParallelism()}): floors ${cores(floorsOtherCores)}${skipped ? "" : PEERS.map((s) => `, ${s.key} ${cores(peers[s.key]!.otherCores)}`).join("")}, ours ${cores(ours.otherCores)}`,
+    `other work on the machine while measuring (cores busy outside the bench, of ${availableParallelism()}): floors ${cores(floorsOtherCores)}${skipped ? "" : PEERS.map((s) => `, ${s.key} ${cores(peers[s.key]!.otherCores)}`).join("")}, ours ${cores(ours.otherCores)}${reusing ? `, ours with JOBS_PER_CHILD ${cores(reusing.otherCores)}` : ""}`,
     `load average before / after: ${loadBefore} / ${loadAfter}`,
   ];
   for (const d of details) console.log(d);
@@ -612,6 +658,7 @@ async function main() {
         floors: { bun: bunFloor, python: pythonFloor },
         peers: skipped ? { skipped } : peers,
         ours,
+        reusing,
         load: { before: loadBefore, after: loadAfter, floorsOtherCores },
       }),
     );

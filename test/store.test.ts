@@ -189,6 +189,34 @@ describe("JobStore", () => {
     expect(order).toEqual(["p5-a", "p5-b", "p0-a", "p0-b", "p0-c", "pm1"]);
   });
 
+  test("claimNext orders PENDING and RETRY jobs together: priority first, then submission order", () => {
+    // Each waiting status is looked up on its own (one index seek each): the two answers must
+    // still merge into the one claim order.
+    const retried = (name: string, priority: number) => {
+      const job = store.insert(jobValues({ name, priority, queue: "gpu" }));
+      const claimed = store.claimNext("gpu", "gpu-0", "n")!;
+      store.finishAttempt(
+        claimed.attempt.id,
+        { ...END, cause: "memory" },
+        { ...SUCCESS, status: JobStatus.RETRY, nextQueue: "cpu", nextTimeLimitS: 60 },
+      );
+      expect(statusOf(job.uuid)).toBe("RETRY");
+    };
+    retried("retry-p0-old", 0);
+    store.insert(jobValues({ name: "pending-p0", priority: 0 }));
+    retried("retry-p0-new", 0);
+    store.insert(jobValues({ name: "pending-p5", priority: 5 }));
+    retried("retry-p9", 9);
+    const order: string[] = [];
+    for (
+      let claimed = store.claimNext("cpu", "cpu-0", "n");
+      claimed;
+      claimed = store.claimNext("cpu", "cpu-0", "n")
+    )
+      order.push(claimed.job.name!);
+    expect(order).toEqual(["retry-p9", "pending-p5", "retry-p0-old", "pending-p0", "retry-p0-new"]);
+  });
+
   test("claimNext takes only the asked queue and opens a numbered attempt", () => {
     const cpu = store.insert(jobValues({ queue: "cpu" }));
     const gpu = store.insert(jobValues({ queue: "gpu" }));

@@ -69,6 +69,30 @@ test("activity keeps putting it off, and two shrinks are the least interval apar
   expect(shrinks[1]! - shrinks[0]!).toBeGreaterThanOrEqual(1400);
 });
 
+test("the caches are released before the shrink, and one that fails does not stop it", async () => {
+  const order: string[] = [];
+  let fail = false;
+  const idle = new IdleShrink({
+    running: () => 0,
+    delayMs: 150,
+    minIntervalMs: 0,
+    release: () => {
+      order.push("release");
+      if (fail) throw new Error("the store is closing");
+    },
+    shrink: () => order.push("shrink"),
+  });
+  started.push(idle);
+  idle.start();
+  idle.touch();
+  await Bun.sleep(500);
+  expect(order).toEqual(["release", "shrink"]);
+  fail = true;
+  idle.touch();
+  await Bun.sleep(500);
+  expect(order).toEqual(["release", "shrink", "release", "shrink"]);
+});
+
 test("the real shrink runs on this Bun", () => {
   expect(typeof (Bun as { shrink?: unknown }).shrink).toBe("function");
   shrinkNow();

@@ -253,6 +253,9 @@ async function startLocked(
   // Memory back to the system once no job runs and nothing happened for a few seconds.
   const idle = new IdleShrink({
     running: () => scheduler.runningCount,
+    // SQLite's page cache (up to 2 MiB a connection) fills during a load and stays; the next
+    // queries read their pages back from the OS's file cache.
+    release: () => db.$client.exec("PRAGMA shrink_memory"),
     onShrink: (ms, rss) =>
       logger.debug("idle: memory shrunk", { ms: Math.round(ms), rssMiB: Math.round(rss / 2 ** 20) }),
   });

@@ -86,7 +86,8 @@ export class JobService {
       } else if (config.rootFile) {
         warnings.push("config.root_file is ignored: the job has no input file");
       }
-      stage.commit();
+      // The upload (and what an archive held) is all that goes in inputs/.
+      stage.commit(submission.inputFile !== null);
       const job = this.store.insert(
         jobRowValues(definition, {
           uuid,

@@ -68,14 +68,14 @@ export class JobFolders {
       dir,
       scriptDir: join(dir, "script"),
       inputsDir: join(dir, "inputs"),
-      commit: () => {
+      commit: (inputsWritten?: boolean) => {
         // The files were fsynced as they were written; here the names: the script's, the inputs'
         // (an empty folder has none), and the three folders' in the job's own. No fsync of jobs/
         // after the rename: the store's commit of the row that follows is fsynced, and a folder whose
         // rename a power loss undid is still whole in staging, where the next start finishes the
         // rename for a job the store knows (recoverStaging). Two to three fsyncs fewer per job.
         syncDir(join(dir, "script"));
-        if (readdirSync(join(dir, "inputs")).length > 0) syncDir(join(dir, "inputs"));
+        if (inputsWritten ?? readdirSync(join(dir, "inputs")).length > 0) syncDir(join(dir, "inputs"));
         syncDir(dir);
         renameSync(dir, this.dir(uuid));
       },
@@ -148,8 +148,12 @@ export interface Stage {
   dir: string;
   scriptDir: string;
   inputsDir: string;
-  /** Makes the staged files durable and moves them into place. */
-  commit: () => void;
+  /**
+   * Makes the staged files durable and moves them into place. `inputsWritten`: whether anything
+   * was put in inputs/ (its names are then fsynced); a caller that does not know leaves it out and
+   * the folder is read.
+   */
+  commit: (inputsWritten?: boolean) => void;
   discard: () => void;
 }
 

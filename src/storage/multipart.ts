@@ -42,6 +42,11 @@ export interface ReceivedFile {
   name: string;
   path: string;
   size: number;
+  /**
+   * The bytes as written, for a part small enough to be held (SMALL_PART_BYTES): a caller that
+   * needs them (the script's source) does not read the file back. Absent for a streamed part.
+   */
+  content?: Uint8Array;
 }
 
 export interface ReceivedForm {
@@ -193,7 +198,9 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
     stream.on("end", () => {
       if (held !== null && !failure) {
         try {
-          writeWhole(file.path, held);
+          const content = held.length === 1 ? held[0]! : Buffer.concat(held);
+          writeWhole(file.path, content);
+          file.content = content;
           entry.synced = true;
         } catch (error) {
           fail(writeError(field, error as NodeJS.ErrnoException));
@@ -289,11 +296,12 @@ function writeError(field: string, error: NodeJS.ErrnoException): Error {
     : error;
 }
 
-/** Creates `path` (never over an existing file) with `pieces`, fsynced before it returns. */
-function writeWhole(path: string, pieces: Buffer[]): void {
+/** Creates `path` (never over an existing file) with `content`, fsynced before it returns. */
+function writeWhole(path: string, content: Uint8Array): void {
   const fd = openSync(path, "wx", 0o640);
   try {
-    for (const piece of pieces) writeSync(fd, piece);
+    // writeSync may write less than asked (a signal, a full disk's last bytes): write the rest.
+    for (let at = 0; at < content.length; ) at += writeSync(fd, content, at);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

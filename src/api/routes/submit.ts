@@ -136,7 +136,9 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
       if (!isSupportedScript(script.name)) {
         throw badRequest(`Unsupported script '${script.name}': send a ${SCRIPT_EXTENSIONS.join(", ")} file`);
       }
-      source = await Bun.file(script.path).text();
+      // A small script's bytes came with the form: no second read of the file just written.
+      // TextDecoder decodes as Blob.text() does (UTF-8, a BOM dropped, bad bytes replaced).
+      source = script.content ? new TextDecoder().decode(script.content) : await Bun.file(script.path).text();
       fileName = script.name;
     } else {
       const registered = deps.registry.get(process);

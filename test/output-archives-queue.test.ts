@@ -60,6 +60,24 @@ describe("the zip queue", () => {
     await archives.idle();
     expect(archives.request(uuid).state).toBe("ready");
   });
+
+  test("failures nobody asks about are not kept forever: past the bound the oldest is forgotten", async () => {
+    const archives = new OutputArchives(folders, silentLogger, 2);
+    const uuids = [1, 2, 3].map(() => {
+      const uuid = jobWithOutputs({ "a.txt": "alpha" });
+      writeFileSync(folders.archivesDir(uuid), "a file where the archives folder should be");
+      return uuid;
+    });
+    for (const uuid of uuids) {
+      archives.request(uuid);
+      await archives.idle();
+    }
+    expect(archives.request(uuids[2]!).state).toBe("failed");
+    expect(archives.request(uuids[1]!).state).toBe("failed");
+    // The first failure was dropped: its request starts a build again instead of reporting it.
+    expect(archives.request(uuids[0]!)).toEqual({ state: "building", started: true });
+    await archives.idle();
+  });
 });
 
 describe("the zip stream", () => {

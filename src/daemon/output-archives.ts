@@ -27,6 +27,9 @@ export type ArchiveState =
   | { state: "building"; started: boolean }
   | { state: "failed"; error: Error };
 
+/** Failed builds remembered until their report (a few hundred bytes each). */
+const MAX_FAILURES = 1_000;
+
 export class OutputArchives {
   private readonly building = new Map<string, Promise<void>>();
   private readonly failed = new Map<string, Error>();
@@ -36,6 +39,8 @@ export class OutputArchives {
   constructor(
     private readonly folders: JobFolders,
     private readonly logger: Logger,
+    /** Failures kept for their one report; past it the oldest are forgotten (a request builds again). */
+    private readonly maxFailures = MAX_FAILURES,
   ) {}
 
   /**
@@ -119,6 +124,12 @@ export class OutputArchives {
           ? error
           : new Error(`The archive could not be built: ${(error as Error).message}`);
       this.failed.set(uuid, failure);
+      // A failure nobody asks about again (its job deleted, its client gone) would stay for the
+      // daemon's life: the oldest go first (insertion order).
+      for (const oldest of this.failed.keys()) {
+        if (this.failed.size <= this.maxFailures) break;
+        this.failed.delete(oldest);
+      }
       this.logger.error("output archive failed", { job: uuid, error: String(error) });
     } finally {
       this.running--;

@@ -3,11 +3,14 @@
 // after a load of no-op jobs and once the load has been over for the idle delay (the warm children
 // retire after WARM_IDLE).
 //
-//   bun bench/footprint.ts [--jobs 2000] [--source] [--settle 3] [--warm-idle 60] [--idle 65] [--json]
+//   bun bench/footprint.ts [--jobs 2000] [--source] [--settle 3] [--warm-idle 60] [--idle 65]
+//                          [--env KEY=VALUE ...] [--json]
 //
 // --source runs the daemon from src/ even when dist/pixyz-scheduler exists; --settle: seconds
 // between the daemon answering /health and the first reading; --warm-idle: the daemon's WARM_IDLE;
-// --idle: seconds from the end of the load to the last reading. Each reading lists VmRSS with its
+// --idle: seconds from the end of the load to the last reading; --env: a variable for the daemon
+// (repeatable: a setting of the systemd unit such as BUN_JSC_useFTLJIT=0). The daemon's CPU per
+// job over the load (all its threads) shows what a memory setting costs the hot path. Each reading lists VmRSS with its
 // anonymous and file-backed parts (RssAnon, RssFile: the latter are pages of the executable, which
 // the kernel can drop under pressure) and VmHWM, the peak so far. The targets are in
 // docs/performance.md. Nothing here asserts: it reports.
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     settle: { type: "string", default: "3" },
     "warm-idle": { type: "string", default: "60" },
     idle: { type: "string", default: "" },
+    env: { type: "string", multiple: true, default: [] },
     json: { type: "boolean", default: false },
   },
 });
@@ -55,6 +59,13 @@ function status(pid: number) {
   return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), hwm: field("VmHWM") };
 }
 
+/** CPU time of one process so far, all its threads (utime + stime), in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = 100;
+
 interface Reading {
   moment: string;
   daemon: ReturnType<typeof status>;
@@ -62,9 +73,13 @@ interface Reading {
   all: { processes: number; rss: number; pss: number };
 }
 
-const daemon = await startDaemon(dataDir, useBinary, { WARM_IDLE: String(WARM_IDLE_S) });
+const extraEnv = Object.fromEntries(
+  (args.env ?? []).map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+);
+const daemon = await startDaemon(dataDir, useBinary, { WARM_IDLE: String(WARM_IDLE_S), ...extraEnv });
 const marker = `PIXYZ_NODE=${readFileSync(join(dataDir, "node-id"), "utf8").trim()}`;
 const readings: Reading[] = [];
+let cpuPerJobMs = Number.NaN;
 function read(moment: string): void {
   const pids = [daemon.pid, ...processesWithEnv(marker).filter((pid) => pid !== daemon.pid)];
   readings.push({ moment, daemon: status(daemon.pid), all: footprintKb(pids) });
@@ -77,6 +92,7 @@ try {
   const api = client(daemon.url, new File([readFileSync(scriptPath)], "noop.ts"));
   const headers = { "x-api-key": TOKEN };
   const started = performance.now();
+  const cpuBefore = cpuMs(daemon.pid);
   let left = JOBS;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -95,6 +111,7 @@ try {
     await Bun.sleep(100);
   }
   const loadS = (performance.now() - started) / 1000;
+  cpuPerJobMs = (cpuMs(daemon.pid) - cpuBefore) / JOBS;
   read(`after ${JOBS} jobs (${loadS.toFixed(1)} s)`);
   await Bun.sleep(IDLE_S * 1000);
   read(`${IDLE_S} s after the load`);
@@ -106,8 +123,10 @@ try {
 const mib = (kb: number) => `${(kb / 1024).toFixed(1)}`;
 console.log(
   `footprint: ${useBinary ? "dist/pixyz-scheduler" : "src/ (bun)"}, SLOTS=cpu:2, WARM_IDLE=${WARM_IDLE_S}, ` +
-    `${JOBS} no-op jobs (${CONCURRENCY} submissions in flight); load average ${loadavg()}`,
+    `${JOBS} no-op jobs (${CONCURRENCY} submissions in flight)` +
+    `${Object.keys(extraEnv).length ? `, ${(args.env ?? []).join(" ")}` : ""}; load average ${loadavg()}`,
 );
+console.log(`daemon CPU per job over the load: ${cpuPerJobMs.toFixed(2)} ms (all its threads)`);
 const rows = [
   ["moment", "daemon RSS", "anon", "file", "peak (HWM)", "with its processes: RSS", "PSS", "processes"],
   ...readings.map((r) => [
@@ -131,4 +150,6 @@ for (const [i, row] of rows.entries()) {
 console.log(
   "(MiB; RSS of the daemon and of every process carrying its node marker; PSS splits shared pages)",
 );
-if (args.json) console.log(JSON.stringify({ binary: useBinary, jobs: JOBS, readings }));
+if (args.json) {
+  console.log(JSON.stringify({ binary: useBinary, jobs: JOBS, env: extraEnv, cpuPerJobMs, readings }));
+}

@@ -264,6 +264,20 @@ describe("JobStore", () => {
     expect(store.attemptsOf(job.id)[1]).toMatchObject({ exitCause: "success", exitCode: 0 });
   });
 
+  test("an outcome can carry the attempt's process group, written with the end", () => {
+    const job = store.insert(jobValues());
+    const claimed = store.claimNext("cpu", "cpu-0", "n")!;
+    expect(store.attemptsOf(job.id)[0]!.pgid).toBeNull();
+    expect(store.finishAttempt(claimed.attempt.id, { ...END, pgid: 4242 }, SUCCESS)).toBe(true);
+    expect(store.attemptsOf(job.id)[0]).toMatchObject({ pgid: 4242, exitCause: "success" });
+    // Left out, a pgid recorded earlier is kept.
+    store.insert(jobValues());
+    const next = store.claimNext("cpu", "cpu-0", "n")!;
+    store.setPgid(next.attempt.id, 77);
+    store.finishAttempt(next.attempt.id, END, SUCCESS);
+    expect(store.attemptsOf(next.job.id)[0]!.pgid).toBe(77);
+  });
+
   test("an outcome the state machine forbids throws and changes nothing", () => {
     const job = store.insert(jobValues());
     const claimed = store.claimNext("cpu", "cpu-0", "n")!;

@@ -30,6 +30,11 @@ export interface AttemptEnd {
   peakRssKb: number | null;
   error: string | null;
   stepsJson: string;
+  /**
+   * The attempt's process group, when not recorded yet (setPgid): written with the end in the same
+   * transaction, so a short job needs no write of its own for it.
+   */
+  pgid?: number | null;
 }
 
 export interface JobOutcome {

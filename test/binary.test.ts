@@ -2,7 +2,16 @@
 // folder, runs a built-in process and a custom script, serves its docs offline and stops on SIGTERM.
 // CI builds dist/pixyz-scheduler first and passes it as PIXYZ_BINARY; otherwise one is built here.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
@@ -66,6 +75,9 @@ describe("serve", () => {
     expect(welcome.status).toBe(200);
     expect(await welcome.text()).toBe(`Welcome to PiXYZ API v${pkg.version}!`);
     expect(readdirSync(dataDir)).toEqual(expect.arrayContaining(["jobs.sqlite", "jobs", "runtime"]));
+    // Started without it, the daemon replaced itself (same pid) to run with the top JIT tier off.
+    const daemonEnv = readFileSync(`/proc/${d.proc.pid}/environ`, "latin1").split("\0");
+    expect(daemonEnv).toContain("BUN_JSC_useFTLJIT=0");
     expect(await (await fetch(`${d.url}/processes`)).json()).toEqual({
       processes: [
         "api_test",
@@ -91,7 +103,7 @@ describe("serve", () => {
           const text: string = await Bun.file(ctx.inputFile()!).text();
           const doubled = text.split(",").map((n) => Number(n) * params.factor);
           await Bun.write(ctx.outputDir("doubled.txt"), doubled.join(","));
-          return { doubled, runtime: typeof Bun.version };
+          return { doubled, runtime: typeof Bun.version, ftl: process.env.BUN_JSC_useFTLJIT ?? null };
         }`),
       file: new File(["1,2,3"], "numbers.csv"),
       params: JSON.stringify({ factor: 2 }),
@@ -108,7 +120,7 @@ describe("serve", () => {
     const customDone = await d.waitFor(custom);
     expect(customDone).toMatchObject({
       status: "SUCCESS",
-      result: { doubled: [2, 4, 6], runtime: "string" },
+      result: { doubled: [2, 4, 6], runtime: "string", ftl: null },
       steps: [{ info: "double" }],
     });
     const output = await d.api(`/jobs/${custom}/outputs/doubled.txt`);

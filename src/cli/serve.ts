@@ -21,6 +21,28 @@ Options (each also an environment variable; flags win):
 
 See docs/configuration.md for every setting.`;
 
+/**
+ * The daemon runs without JavaScriptCore's top JIT tier (FTL): after a load, that compiler's code
+ * stayed resident (about 3 MiB of the idle footprint) and the daemon's CPU per job was no lower
+ * with it (bench/footprint.ts, issue #13). The runtime reads the switch only when it starts, so a
+ * daemon started without it replaces itself once (execve: same pid, same fds, same arguments) with
+ * it set. An operator's own value, 1 included, is kept as it is. Jobs never inherit it.
+ */
+function runWithoutTopJitTier(): void {
+  const execve = (
+    process as { execve?: (file: string, args: string[], env: Record<string, string>) => never }
+  ).execve;
+  if (process.env.BUN_JSC_useFTLJIT !== undefined || !execve) return;
+  // The compiled binary puts its own entry (/$bunfs/...) in argv[1] at every start.
+  const compiled = Bun.main.startsWith("/$bunfs/");
+  const args = compiled
+    ? [process.execPath, ...process.argv.slice(2)]
+    : [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+  const env: Record<string, string> = { BUN_JSC_useFTLJIT: "0" };
+  for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
+  execve(process.execPath, args, env);
+}
+
 export async function run(argv: string[]): Promise<number> {
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
@@ -48,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw error;
   }
+  runWithoutTopJitTier();
   const logger = createLogger(config.logLevel, config.logFormat);
   let refusedSetting = false;
   const daemon = await startDaemon(config, logger).catch((error: Error) => {

@@ -173,12 +173,8 @@ describe("JobStore", () => {
   });
   const statusOf = (uuid: string) => store.get(uuid)!.status;
 
-  test("claimNext: higher priority first, FIFO within a priority", () => {
-    const names = ["p0-a", "p5-a", "p0-b", "pm1", "p5-b", "p0-c"];
-    const priorities = [0, 5, 0, -1, 5, 0];
-    names.forEach((name, i) => {
-      store.insert(jobValues({ name, priority: priorities[i]! }));
-    });
+  /** Claims every waiting cpu job, in the store's order; returns their names. */
+  const claimAllNames = () => {
     const order: string[] = [];
     for (
       let claimed = store.claimNext("cpu", "cpu-0", "n");
@@ -186,6 +182,16 @@ describe("JobStore", () => {
       claimed = store.claimNext("cpu", "cpu-0", "n")
     )
       order.push(claimed.job.name!);
+    return order;
+  };
+
+  test("claimNext: higher priority first, FIFO within a priority", () => {
+    const names = ["p0-a", "p5-a", "p0-b", "pm1", "p5-b", "p0-c"];
+    const priorities = [0, 5, 0, -1, 5, 0];
+    names.forEach((name, i) => {
+      store.insert(jobValues({ name, priority: priorities[i]! }));
+    });
+    const order = claimAllNames();
     expect(order).toEqual(["p5-a", "p5-b", "p0-a", "p0-b", "p0-c", "pm1"]);
   });
 
@@ -207,13 +213,7 @@ describe("JobStore", () => {
     retried("retry-p0-new", 0);
     store.insert(jobValues({ name: "pending-p5", priority: 5 }));
     retried("retry-p9", 9);
-    const order: string[] = [];
-    for (
-      let claimed = store.claimNext("cpu", "cpu-0", "n");
-      claimed;
-      claimed = store.claimNext("cpu", "cpu-0", "n")
-    )
-      order.push(claimed.job.name!);
+    const order = claimAllNames();
     expect(order).toEqual(["retry-p9", "pending-p5", "retry-p0-old", "pending-p0", "retry-p0-new"]);
   });
 

@@ -122,6 +122,22 @@ describe("JOBS_PER_CHILD", () => {
     expect(after.seen.pid).not.toBe(harness);
   });
 
+  test("a harness taken for a job that cannot start (its folder vanished) is stopped, and the slot gets a new one", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", JOBS_PER_CHILD: "10", MAX_RETRIES: "0" });
+    await run();
+    const harness = (await run()).seen.pid;
+    const blocker = await uuidOf(await daemon.submit({ process: "sleep", params: '{"duration": 0.3}' }));
+    const doomed = await uuidOf(await daemon.submit({ script: scriptFile(WITNESS) }));
+    rmSync(join(daemon.dataDir, "jobs", doomed), { recursive: true, force: true });
+    await daemon.waitFor(blocker);
+    expect((await daemon.waitFor(doomed)).status).toBe("FAILURE");
+    expect(await eventually(() => isGone(harness), 5000)).toBe(true);
+    // Its slot is not left waiting for it: a new harness runs the next jobs, one after the other.
+    const [next, after] = [await run(), await run()];
+    expect(next.seen.pid).not.toBe(harness);
+    expect(after.seen.pid).toBe(next.seen.pid);
+  });
+
   test("a registered process is loaded afresh for each job, so an edit of its file is seen at once", async () => {
     const processDir = tempDir("pxs-processes-");
     writeFileSync(join(processDir, "witness.ts"), WITNESS);

@@ -127,11 +127,18 @@ export function runAttempt(
   forkServer: ForkServer | null = null,
 ): RunningChild {
   const started = performance.now();
+  /** A warm child taken for an attempt that cannot start: stopped, and its slot gets a new one. */
+  const dropWarm = () => {
+    if (!request.warm) return;
+    killGroup(request.warm.pgid);
+    request.warm.reuse?.lost();
+  };
   let logFd: number;
   try {
     logFd = openSync(request.logFile, "a");
   } catch (error) {
     // The job's folder is gone (removed by hand, or a disk problem): the attempt cannot start.
+    dropWarm();
     return notStarted("spawn", `The job's log cannot be opened: ${(error as Error).message}`);
   }
   // Best effort: a log the disk cannot take (ENOSPC) loses the note, not the attempt. A throw here
@@ -158,7 +165,7 @@ export function runAttempt(
     } catch (error) {
       note(`cannot open the job's folder to ${runtime.jobUser.name}: ${(error as Error).message}`);
       closeSync(logFd);
-      if (request.warm) killGroup(request.warm.pgid);
+      dropWarm();
       return notStarted("spawn", `The job's folder could not be prepared: ${(error as Error).message}`);
     }
   }

@@ -42,11 +42,6 @@ export interface ReceivedFile {
   name: string;
   path: string;
   size: number;
-  /**
-   * The bytes as written, for a part small enough to be held (SMALL_PART_BYTES): a caller that
-   * needs them (the script's source) does not read the file back. Absent for a streamed part.
-   */
-  content?: Uint8Array;
 }
 
 export interface ReceivedForm {
@@ -200,7 +195,6 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
         try {
           const content = held.length === 1 ? held[0]! : Buffer.concat(held);
           writeWhole(file.path, content);
-          file.content = content;
           entry.synced = true;
         } catch (error) {
           fail(writeError(field, error as NodeJS.ErrnoException));

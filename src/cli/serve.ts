@@ -40,7 +40,11 @@ function runWithoutTopJitTier(): void {
     : [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
   const env: Record<string, string> = { BUN_JSC_useFTLJIT: "0" };
   for (const [key, value] of Object.entries(process.env)) if (value !== undefined) env[key] = value;
-  execve(process.execPath, args, env);
+  try {
+    execve(process.execPath, args, env);
+  } catch {
+    // Not replaced (the executable moved away since it started): it runs on with the tier on.
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {

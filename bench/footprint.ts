@@ -19,7 +19,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  BINARY,
   client,
   footprintKb,
   loadavg,
@@ -27,6 +26,7 @@ import {
   processesWithEnv,
   startDaemon,
   TOKEN,
+  usesBinary,
 } from "./lib.ts";
 
 const { values: args } = parseArgs({
@@ -45,7 +45,7 @@ const SETTLE_S = Number(args.settle);
 const WARM_IDLE_S = Number(args["warm-idle"]);
 const IDLE_S = args.idle ? Number(args.idle) : WARM_IDLE_S + 5;
 const CONCURRENCY = 4;
-const useBinary = !args.source && (await Bun.file(BINARY).exists());
+const useBinary = usesBinary(args.source);
 
 const work = mkdtempSync(join(tmpdir(), "pxs-footprint-"));
 const dataDir = join(work, "data");

@@ -8,6 +8,10 @@ import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist/pixyz-scheduler");
+/** Whether a bench runs the daemon as it ships (the built binary) or from src/ (`--source`, or no build). */
+export function usesBinary(source: boolean): boolean {
+  return !source && existsSync(BINARY);
+}
 export const TOKEN = "bench-token";
 /** The no-op child of the floor: what the runtime costs to start and exit, with nothing to do. */
 export const NOOP_CHILD = "export {};\n";

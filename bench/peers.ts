@@ -46,7 +46,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import {
-  BINARY,
   baseEnv,
   childRuntime,
   client,
@@ -67,6 +66,7 @@ import {
   spawnSeries,
   spawnToExit,
   startDaemon,
+  usesBinary,
   withDescendants,
 } from "./lib.ts";
 
@@ -87,7 +87,7 @@ const LATENCY_SAMPLES = Number(args.latency);
 const IDLE_WAIT_S = args["skip-idle-wait"] ? 0 : Number(args["idle-wait"]);
 const PYTHON = "/usr/bin/python3";
 const PEERS_DIR = join(import.meta.dir, "peers");
-const useBinary = existsSync(BINARY) && !args.source;
+const useBinary = usesBinary(args.source);
 /** Without it: no Python floor, no peers, no Python jobs of ours (their rows say so). */
 const hasPython = existsSync(PYTHON);
 const NOOP_PY_JOB = `from pixyz_worker.script import *

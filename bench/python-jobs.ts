@@ -8,13 +8,12 @@
 // does) and given to the daemon as PYTHON_BIN. --source runs the daemon from src/ even when
 // dist/pixyz-scheduler exists; --json also prints the numbers as one JSON line. Nothing here
 // asserts: it reports.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolvePython } from "../src/runner/python.ts";
 import {
-  BINARY,
   baseEnv,
   client,
   loadavg,
@@ -24,6 +23,7 @@ import {
   spawnSeries,
   spawnToExit,
   startDaemon,
+  usesBinary,
   waitSuccess,
 } from "./lib.ts";
 
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
   },
 });
 const JOBS = Number(args.jobs);
-const useBinary = existsSync(BINARY) && !args.source;
+const useBinary = usesBinary(args.source);
 
 /** A no-op job in the original's style: the compatibility package imported, nothing done. */
 const NOOP_PY_JOB = `from pixyz_worker.script import *

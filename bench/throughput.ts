@@ -11,7 +11,6 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  BINARY,
   childRuntime,
   client,
   loadavg,
@@ -25,6 +24,7 @@ import {
   spawnSeries,
   spawnToExit,
   startDaemon,
+  usesBinary,
 } from "./lib.ts";
 
 const { values: args } = parseArgs({
@@ -36,7 +36,7 @@ const { values: args } = parseArgs({
 });
 const JOBS = Number(args.jobs);
 
-const useBinary = existsSync(BINARY) && !args.source;
+const useBinary = usesBinary(args.source);
 
 const work = mkdtempSync(join(tmpdir(), "pxs-bench-"));
 const noopPath = join(work, "noop.ts");

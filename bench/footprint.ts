@@ -18,16 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  client,
-  footprintKb,
-  loadavg,
-  NOOP_JOB,
-  processesWithEnv,
-  startDaemon,
-  TOKEN,
-  usesBinary,
-} from "./lib.ts";
+import { client, footprintKb, loadavg, NOOP_JOB, processesWithEnv, startDaemon, usesBinary } from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -90,7 +81,6 @@ try {
   read(`at start (+${SETTLE_S} s)`);
 
   const api = client(daemon.url, new File([readFileSync(scriptPath)], "noop.ts"));
-  const headers = { "x-api-key": TOKEN };
   const started = performance.now();
   const cpuBefore = cpuMs(daemon.pid);
   let left = JOBS;
@@ -103,13 +93,7 @@ try {
     }),
   );
   // Until no queue holds a waiting or running job (one small request per poll).
-  for (;;) {
-    const { queues } = (await (await fetch(`${daemon.url}/queues`, { headers })).json()) as {
-      queues: { waiting: number; running: number }[];
-    };
-    if (queues.every((q) => q.waiting === 0 && q.running === 0)) break;
-    await Bun.sleep(100);
-  }
+  while ((await api.unfinished()) > 0) await Bun.sleep(100);
   const loadS = (performance.now() - started) / 1000;
   cpuPerJobMs = (cpuMs(daemon.pid) - cpuBefore) / JOBS;
   read(`after ${JOBS} jobs (${loadS.toFixed(1)} s)`);

@@ -277,9 +277,11 @@ export function client(url: string, script: File) {
       const res = await fetch(`${url}/jobs/${uuid}/details`, { headers });
       return (await res.json()) as Details;
     },
-    async count(status: string): Promise<number> {
-      const res = await fetch(`${url}/jobs?status=${status}&limit=10000`, { headers });
-      return ((await res.json()) as { jobs: unknown[] }).jobs.length;
+    /** Jobs waiting or running, every queue together (`GET /queues`: counts, no rows listed). */
+    async unfinished(): Promise<number> {
+      const res = await fetch(`${url}/queues`, { headers });
+      const { queues } = (await res.json()) as { queues: { waiting: number; running: number }[] };
+      return queues.reduce((sum, q) => sum + q.waiting + q.running, 0);
     },
   };
 }
@@ -334,10 +336,11 @@ export async function measureLatency(api: Client, samples = LATENCY_SAMPLES) {
 /**
  * `jobs` no-op jobs submitted as fast as the client can (`concurrency` requests in flight), until
  * all are SUCCESS. The clock runs from the first submission to the last `stopped` time the daemon
- * recorded (same clock as this process: no polling granularity in the numbers).
+ * recorded (same clock as this process: no polling granularity in the numbers). The wait for the
+ * end reads queue counts, not job lists: listing every finished job each poll took the daemon's
+ * event loop 2.1 s over an 800-job run (2.7 ms a job), work no user's load would add.
  */
 export async function measureThroughput(api: Client, jobs: number, concurrency = SUBMIT_CONCURRENCY) {
-  const before = await api.count("SUCCESS");
   const startedAt = Date.now();
   const uuids: string[] = [];
   let left = jobs;
@@ -351,12 +354,13 @@ export async function measureThroughput(api: Client, jobs: number, concurrency =
   const submittedMs = Date.now() - startedAt;
   const deadline = Date.now() + 300_000;
   for (;;) {
-    if ((await api.count("SUCCESS")) - before >= jobs) break;
-    if ((await api.count("FAILURE")) > 0) throw new Error("a no-op job failed: see its details");
+    if ((await api.unfinished()) === 0) break;
     if (Date.now() > deadline) throw new Error("the jobs did not all succeed within 300 s");
     await Bun.sleep(20);
   }
   const details = await Promise.all(uuids.map((uuid) => api.details(uuid)));
+  const failed = details.find((d) => d.status !== "SUCCESS");
+  if (failed) throw new Error(`a no-op job ended ${failed.status}: see its details`);
   const stopped = details.map((d) => time(d.time_info.stopped)).sort((a, b) => a - b);
   const runMs = details.map((d) => time(d.time_info.stopped) - time(d.time_info.started));
   const gaps = stopped.slice(1).map((t, i) => t - stopped[i]!);

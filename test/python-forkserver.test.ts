@@ -166,6 +166,26 @@ def main(pc, params):
     }
   });
 
+  test("the channel's reader thread starts with a job's first request, and reads its reply", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+    // A forked job that asks nothing runs without the thread (the server, not the thread, kills
+    // it if the daemon dies); one that asks gets its reply through the thread its request started.
+    const source = `import threading
+from pixyz_worker import _backend
+
+def main(pc, params):
+    before = threading.active_count()
+    try:
+        answer = _backend.get_backend().wait(["00000000-0000-4000-8000-000000000000"], timeout=0)
+    except _backend.ChannelError as error:
+        answer = "refused: %s" % error
+    return {"before": before, "after": threading.active_count(), "answered": answer is not None}
+`;
+    const d = (await daemon.waitFor(await submit(daemon, source))) as Details;
+    expect(d.error).toBeNull();
+    expect(d.result).toEqual({ before: 1, after: 2, answered: true });
+  });
+
   test("job A's environment, random state and module changes do not reach job B", async () => {
     daemon = await startTestDaemon({ SLOTS: "cpu:1" });
     const source = `import os, random, sys

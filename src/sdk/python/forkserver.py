@@ -40,6 +40,9 @@ import pixyz_worker._backend  # noqa: F401
 import pixyz_worker._run as _run
 import pixyz_worker.script  # noqa: F401
 
+# The server's environment once its imports are done: what each child starts with.
+SERVER_ENV = {}
+
 CONTROL_IN = 0
 CONTROL_OUT = 1
 CHANNEL_FD = 3
@@ -91,13 +94,20 @@ def become_job(order, sock_fd, wakeup_fds):
         close_inherited_fds()
         os.chdir(order["cwd"])
         # The job's environment, the same variables a cold job gets (os.environ writes through to
-        # the C environment, so programs the script starts inherit it).
-        os.environ.clear()
-        os.environ.update(order["env"])
+        # the C environment, so programs the script starts inherit it). Only what differs from the
+        # server's is written: rewriting every variable cost a job 0.5 ms of CPU, mostly in
+        # copy-on-write faults of the pages the writes touched.
+        job_env = order["env"]
+        for key in SERVER_ENV:
+            if key not in job_env:
+                del os.environ[key]
+        for key, value in job_env.items():
+            if SERVER_ENV.get(key) != value:
+                os.environ[key] = value
         # random re-seeds itself in a forked child (its own os.register_at_fork hook); said again
         # here so two jobs never share a sequence, whatever the Python.
         random.seed()
-        code = harness.main()
+        code = harness.main(forked=True)
     except BaseException as error:  # noqa: B902 - the child must never return into the server's loop
         try:
             os.write(2, ("pixyz-scheduler fork server: the job could not start: %r\n" % (error,)).encode("utf-8"))
@@ -181,6 +191,7 @@ def main():
     # What is imported by now is shared with every child: kept out of the collector's passes, so a
     # child's collections do not write to (and copy) those pages.
     gc.freeze()
+    SERVER_ENV.update(os.environ)
     send({"t": "ready"})
     try:
         while True:

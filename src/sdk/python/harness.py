@@ -21,7 +21,9 @@ def _exit(code):
         os._exit(code)
 
 
-def main():
+def main(forked=False):
+    """Runs the job; `forked`: called in a child of the fork server (no watch for the daemon's death:
+    the server kills its children when it is gone)."""
     stdin = sys.stdin.buffer
     line = stdin.readline()
     if not line.strip():
@@ -37,7 +39,7 @@ def main():
 
     _run.hide_from_tracebacks(__file__)
     channel = _backend.DaemonChannel(_backend.CHANNEL_FD)
-    channel.start_reader(stdin, on_orphaned=lambda: os.killpg(0, signal.SIGKILL))
+    channel.start_reader(stdin, on_orphaned=lambda: os.killpg(0, signal.SIGKILL), lazily=forked)
     _backend.set_backend(channel, script=os.path.abspath(spec["script"]))
 
     def on_sigterm(signum, frame):

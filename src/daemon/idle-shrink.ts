@@ -2,10 +2,13 @@
 // event came for IDLE_DELAY_MS, a full garbage collection (`Bun.gc(true)`, which also has mimalloc
 // return its free pages) and `Bun.shrink()`, JavaScriptCore's "shrink footprint when idle": it
 // drops the code the JIT compiled during the load (recompiled when the work comes back) and
-// collects again. A load of no-op jobs left the daemon ~20 MiB above its start for good without
-// it (issue #13, bench/footprint.ts). Before it, the caches the daemon names (`release`: SQLite's
+// collects again. Then the executable's pages the load touched go back to the kernel
+// (page-out.ts). A load of no-op jobs left the daemon ~20 MiB above its start for good without
+// the shrink (issue #13, bench/footprint.ts). Before it, the caches the daemon names (`release`: SQLite's
 // page cache) are emptied, as the GC cannot see them. Once per idle period, at most once a minute: a daemon polled
 // every few seconds (a scraper, a dashboard) pays for it once a minute, not at every quiet moment.
+
+import { pageOutExecutable } from "./page-out.ts";
 
 /** Quiet time before the shrink. */
 export const IDLE_DELAY_MS = 5_000;
@@ -14,11 +17,16 @@ export const MIN_INTERVAL_MS = 60_000;
 /** How often the quiet time is checked (an unref'd timer: it never keeps the process alive). */
 const CHECK_EVERY_MS = 1_000;
 
-/** What the daemon does when idle. `Bun.shrink` is marked deprecated in bun-types, without a successor. */
+/**
+ * What the daemon does when idle: the heap collected and shrunk, then the executable's pages the
+ * load touched handed back to the kernel (page-out.ts). `Bun.shrink` is marked deprecated in
+ * bun-types, without a successor.
+ */
 export function shrinkNow(): void {
   Bun.gc(true);
   const bun = Bun as { shrink?: () => void };
   bun.shrink?.();
+  pageOutExecutable();
 }
 
 export interface IdleShrinkOptions {

@@ -115,7 +115,7 @@ export class ChildJobs {
     try {
       if (scriptPath) linkOrCopy(scriptPath, join(stage.scriptDir, basename(scriptPath)));
       if (parent.inputFile) linkTree(folders.inputsDir(parent.uuid), stage.inputsDir);
-      stage.commit();
+      stage.commitSync();
     } catch (error) {
       stage.discard();
       throw error;

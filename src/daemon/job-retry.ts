@@ -120,7 +120,7 @@ export class JobRetries {
     try {
       if (scriptPath) linkOrCopy(scriptPath, join(stage.scriptDir, basename(scriptPath)));
       if (job.inputFile) linkTree(folders.inputsDir(uuid), stage.inputsDir);
-      stage.commit();
+      stage.commitSync();
     } catch (error) {
       stage.discard();
       throw error;

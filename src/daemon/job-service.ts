@@ -87,7 +87,7 @@ export class JobService {
         warnings.push("config.root_file is ignored: the job has no input file");
       }
       // The upload (and what an archive held) is all that goes in inputs/.
-      stage.commit(submission.inputFile !== null);
+      await stage.commit(submission.inputFile !== null);
       const job = this.store.insert(
         jobRowValues(definition, {
           uuid,

@@ -2,21 +2,13 @@
 // whole in memory), text fields are kept (small, capped). The request body is read only as fast as
 // the disk takes it. Any failure (too large, a bad part, the client going away) removes every file
 // this call wrote before it throws.
-import {
-  closeSync,
-  createWriteStream,
-  fsyncSync,
-  openSync,
-  rmSync,
-  type WriteStream,
-  writeSync,
-} from "node:fs";
+import { closeSync, createWriteStream, openSync, rmSync, type WriteStream, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import busboy from "busboy";
 import { formatBytes } from "../text/bytes.ts";
 import { invalidInput, StorageError } from "./errors.ts";
-import { syncDir } from "./job-folders.ts";
+import { fsyncAsync, syncDirAsync } from "./job-folders.ts";
 import { safeBaseName } from "./safe-path.ts";
 
 /** The most bytes one text field may hold (params and config are JSON texts). */
@@ -192,16 +184,22 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
     });
     stream.on("end", () => {
       if (held !== null && !failure) {
-        try {
-          const content = held.length === 1 ? held[0]! : Buffer.concat(held);
-          writeWhole(file.path, content);
-          entry.synced = true;
-        } catch (error) {
-          fail(writeError(field, error as NodeJS.ErrnoException));
-        }
+        const content = held.length === 1 ? held[0]! : Buffer.concat(held);
+        held = null;
+        writeWhole(file.path, content).then(
+          () => {
+            entry.synced = true;
+            finished();
+          },
+          (error: NodeJS.ErrnoException) => {
+            fail(writeError(field, error));
+            finished();
+          },
+        );
+      } else {
+        held = null;
+        if (!entry.out) finished();
       }
-      held = null;
-      if (!entry.out) finished();
       if (!failure) form.files.set(field, file);
     });
   });
@@ -279,7 +277,7 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
     for (const w of writing) rmSync(w.file.path, { force: true });
     throw failure;
   }
-  for (const w of writing) if (!w.synced) syncDir(w.file.path);
+  await Promise.all(writing.filter((w) => !w.synced).map((w) => syncDirAsync(w.file.path)));
   return form;
 }
 
@@ -290,13 +288,13 @@ function writeError(field: string, error: NodeJS.ErrnoException): Error {
     : error;
 }
 
-/** Creates `path` (never over an existing file) with `content`, fsynced before it returns. */
-function writeWhole(path: string, content: Uint8Array): void {
+/** Creates `path` (never over an existing file) with `content`; resolves once it is fsynced. */
+async function writeWhole(path: string, content: Uint8Array): Promise<void> {
   const fd = openSync(path, "wx", 0o640);
   try {
     // writeSync may write less than asked (a signal, a full disk's last bytes): write the rest.
     for (let at = 0; at < content.length; ) at += writeSync(fd, content, at);
-    fsyncSync(fd);
+    await fsyncAsync(fd);
   } finally {
     closeSync(fd);
   }

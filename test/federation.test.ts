@@ -62,6 +62,7 @@ interface PeersView {
     state: string;
     queues: Record<string, { slots: number }>;
     lost_adverts: number;
+    draining: boolean;
   }[];
 }
 const peersOf = async (d: TestDaemon) => (await (await d.api("/peers")).json()) as PeersView;
@@ -114,6 +115,19 @@ describe("adverts and the peer table", () => {
     console.log(`peer suspect after ${suspectAfter} ms, gone after ${goneAfter} ms (advert interval 1 s)`);
     expect(suspectAfter).toBeGreaterThanOrEqual(2000);
     expect(goneAfter).toBeGreaterThan(suspectAfter);
+  }, 30000);
+
+  test("a stopping daemon tells its peers at once: they see it draining before its adverts are missed", async () => {
+    const { a, b } = await cpuBoxWithGpuPeer();
+    // B advertises to A once it has heard from A (A lists B in PEERS, not the other way round).
+    expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);
+    const before = (await peersOf(a)).peers.find((p) => p.name === "b")!;
+    expect(before.draining).toBe(false);
+    await b.close();
+    daemons.splice(daemons.indexOf(b), 1);
+    // Its last advert went out before it stopped listening: no waiting for 3 missed intervals.
+    const after = (await peersOf(a)).peers.find((p) => p.name === "b")!;
+    expect(after).toMatchObject({ state: "alive", draining: true });
   }, 30000);
 
   test("a daemon with another secret is refused: it never appears, and its adverts get 401", async () => {

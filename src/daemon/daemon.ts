@@ -343,6 +343,7 @@ async function startLocked(
       });
       stopping.abort();
       idle.stop();
+      await federation?.drain();
       await server.stop();
       federation?.stop();
       await cleanup.stop();

@@ -63,6 +63,10 @@ export interface FederationSettings {
 
 /** How soon after a change an advert goes out (changes in a burst make one advert). */
 const CHANGE_DEBOUNCE_MS = 250;
+/** How long a stopping daemon waits on a peer for its last advert (an unreachable one will see it go). */
+const DRAIN_ADVERT_TIMEOUT_MS = 1000;
+/** How long a peer gets to take an advert. */
+const ADVERT_TIMEOUT_MS = 2000;
 
 export class Federation {
   readonly table: PeerTable;
@@ -72,7 +76,8 @@ export class Federation {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private changeTimer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
-  draining = false;
+  /** Set once the daemon stops: its last advert says so, and offers get a refusal. */
+  private draining = false;
   /** Adverts that could not be delivered, by peer URL (the count shown in GET /peers is the receiver's). */
   advertsFailed = 0;
 
@@ -152,6 +157,17 @@ export class Federation {
       });
       this.discovery.start();
     }
+  }
+
+  /**
+   * The daemon is stopping: its peers hear it at once (one last advert, `draining`), so they stop
+   * placing work here now rather than when its adverts have been missing for 3 intervals, and an
+   * offer that still comes is refused with a reason.
+   */
+  async drain(): Promise<void> {
+    if (this.stopped || this.draining) return;
+    this.draining = true;
+    await this.advertise(DRAIN_ADVERT_TIMEOUT_MS);
   }
 
   stop(): void {
@@ -243,13 +259,13 @@ export class Federation {
     this.timer.unref();
   }
 
-  private async advertise(): Promise<void> {
+  private async advertise(timeoutMs = ADVERT_TIMEOUT_MS): Promise<void> {
     if (this.stopped) return;
     const advert = this.advert();
     await Promise.all(
       this.table.targets().map(async (url) => {
         try {
-          const res = await this.client.send(url, "POST", "/federation/advert", advert, 2000);
+          const res = await this.client.send(url, "POST", "/federation/advert", advert, timeoutMs);
           if (!res.ok) {
             this.advertsFailed++;
             if (this.table.dropDiscovered(url, true)) {

@@ -1,11 +1,14 @@
 // What a hand-off to a peer costs, measured side by side in one run on loopback:
 //  - a no-op gpu job submitted to a CPU box (delegated to a GPU peer) against the same job
 //    submitted to the GPU peer itself (run locally there): the difference is the hand-off's overhead;
+//  - a burst of no-op gpu jobs submitted at once to the CPU box (every one delegated: it has no
+//    stand-in for gpu) against the same burst submitted to the GPU box: how fast a peer's free
+//    slot is handed the next job;
 //  - a job with a large input that writes an output of the same size, delegated against local, as
 //    throughput of the bytes moved (input pulled, output sent home), against a plain loopback copy
 //    of the same bytes (one HTTP GET of a file from a Bun server).
 //
-//   bun bench/federation.ts [--jobs 30] [--mb 200] [--json]
+//   bun bench/federation.ts [--jobs 30] [--burst 30] [--mb 200] [--json]
 //
 // Two daemons from src/ (or dist/pixyz-scheduler when built), each its own process. Reports; asserts
 // nothing. docs/federation.md records runs.
@@ -19,11 +22,13 @@ import { freePort } from "./lib.ts";
 const { values: args } = parseArgs({
   options: {
     jobs: { type: "string", default: "30" },
+    burst: { type: "string", default: "30" },
     mb: { type: "string", default: "200" },
     json: { type: "boolean", default: false },
   },
 });
 const JOBS = Number(args.jobs);
+const BURST = Number(args.burst);
 const MB = Number(args.mb);
 const ROOT = join(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist/pixyz-scheduler");
@@ -77,14 +82,18 @@ async function submit(url: string, script: string, input?: Blob): Promise<string
   return ((await res.json()) as { uuid: string }).uuid;
 }
 
-async function until(url: string, uuid: string): Promise<{ status: string; attempts: { slot: string }[] }> {
+async function until(
+  url: string,
+  uuid: string,
+  pollMs = 2,
+): Promise<{ status: string; attempts: { slot: string }[] }> {
   for (;;) {
     const body = (await (await api(url, `/jobs/${uuid}/details`)).json()) as {
       status: string;
       attempts: { slot: string }[];
     };
     if (["SUCCESS", "FAILURE", "REVOKED"].includes(body.status)) return body;
-    await Bun.sleep(2);
+    await Bun.sleep(pollMs);
   }
 }
 
@@ -99,7 +108,8 @@ export async function main(ctx) {
 `;
 
 const b = await daemon("b", { SLOTS: "gpu:1" });
-const a = await daemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+// GPU_FALLBACK=wait: the CPU box's cpu slot never stands in for gpu, so every gpu job goes to B.
+const a = await daemon("a", { SLOTS: "cpu:1", PEERS: b.url, GPU_FALLBACK: "wait" });
 try {
   for (let i = 0; i < 100; i++) {
     const peers = (await (await api(a.url, "/peers")).json()) as { peers: { state: string }[] };
@@ -137,6 +147,19 @@ try {
     delegated.push(remote.total);
   }
 
+  // A burst: all submitted at once, timed from the first submission to the last SUCCESS seen.
+  const burst = async (url: string) => {
+    await settle();
+    const started = performance.now();
+    const uuids = await Promise.all(Array.from({ length: BURST }, () => submit(url, NOOP)));
+    const ends = await Promise.all(uuids.map((uuid) => until(url, uuid, 20)));
+    const failed = ends.find((end) => end.status !== "SUCCESS");
+    if (failed) throw new Error(`a job of the burst ended ${failed.status}`);
+    return BURST / ((performance.now() - started) / 1000);
+  };
+  const burstLocal = await burst(b.url);
+  const burstDelegated = await burst(a.url);
+
   const bytes = MB * 1024 * 1024;
   const blob = new Blob([new Uint8Array(bytes).fill(1)]);
   const bigLocal = await timed(b.url, COPY, blob);
@@ -162,6 +185,12 @@ try {
       delegatedMedianMs: median(delegated),
       overheadMs: median(delegated) - median(local),
     },
+    burst: {
+      jobs: BURST,
+      localJobsPerS: burstLocal,
+      delegatedJobsPerS: burstDelegated,
+      ratio: burstDelegated / burstLocal,
+    },
     large: {
       mb: MB,
       localMs: bigLocal.afterSubmit,
@@ -173,6 +202,9 @@ try {
   };
   console.log(
     `no-op gpu job, ${JOBS} each: local on the GPU box ${result.noop.localMedianMs.toFixed(1)} ms, delegated from the CPU box ${result.noop.delegatedMedianMs.toFixed(1)} ms: overhead ${result.noop.overheadMs.toFixed(1)} ms (target < 30 ms)`,
+  );
+  console.log(
+    `a burst of ${BURST} no-op gpu jobs on one gpu slot: submitted to the GPU box ${burstLocal.toFixed(1)} jobs/s, to the CPU box (all delegated) ${burstDelegated.toFixed(1)} jobs/s (${result.burst.ratio.toFixed(2)}x)`,
   );
   console.log(
     `${MB} MB in and ${MB} MB out: local ${bigLocal.afterSubmit.toFixed(0)} ms, delegated ${bigRemote.afterSubmit.toFixed(0)} ms: hand-off ${handoffMBps.toFixed(0)} MB/s against a plain loopback copy of ${copyMBps.toFixed(0)} MB/s (${result.large.ratio.toFixed(2)}x, target >= 0.5x)`,

@@ -504,6 +504,26 @@ describe("load sharing and large files", () => {
     await a.api(`/jobs/${first}`, { method: "DELETE" });
   }, 60000);
 
+  test("a burst of gpu jobs on a CPU box that never stands in all run on the GPU peer's two slots", async () => {
+    // Each job the peer finishes frees a slot the origin refills without waiting for an advert, and
+    // a pass that placed a job is followed by another: the burst drains in passes, none is lost.
+    const { a } = await cpuBoxWithGpuPeer({ GPU_FALLBACK: "wait" }, { SLOTS: "gpu:2" });
+    const job = `export const schedule = { queue: "gpu" };\nexport async function main() { return process.env.PIXYZ_SLOT; }`;
+    const uuids = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const res = await a.submit({ script: new File([job], `burst-${i}.ts`) });
+        return ((await res.json()) as { uuid: string }).uuid;
+      }),
+    );
+    const done = (await Promise.all(
+      uuids.map((uuid) => a.waitFor(uuid, undefined, 30000)),
+    )) as unknown as Details[];
+    expect(done.map((d) => d.status)).toEqual(Array(8).fill("SUCCESS"));
+    for (const d of done) expect(d.attempts.map((x) => x.slot)).toEqual(["peer:b"]);
+    // Both of the peer's slots took jobs.
+    expect(new Set(done.map((d) => d.result))).toEqual(new Set(["gpu-0", "gpu-1"]));
+  }, 60000);
+
   test("a gone peer gets no new work: the job runs here on the fallback", async () => {
     const { a, b } = await cpuBoxWithGpuPeer();
     await b.close();

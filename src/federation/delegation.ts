@@ -96,9 +96,17 @@ export class Delegator {
   private readonly inFlight = new Map<string, number>();
   /** Steps of a delegated job's earlier attempts (the row's steps restart with each attempt). */
   private readonly earlierSteps = new Map<string, string>();
+  /**
+   * Per peer and queue, jobs it took from us since its last advert less those it finished since:
+   * its advert's `busy` is that much too low (too high when negative). A new advert counts them
+   * itself, and the tally starts again.
+   */
+  private readonly sinceAdvert = new Map<string, number>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private unsubscribe: (() => void) | null = null;
   private placing = false;
+  /** place() was asked for during a pass: one more pass follows. */
+  private placeAgain = false;
 
   constructor(private readonly deps: DelegationDeps) {}
 
@@ -119,11 +127,28 @@ export class Delegator {
     this.unsubscribe?.();
   }
 
-  /** Free slots a peer advertises for a queue, less the offers on their way to it. */
+  /**
+   * Free slots a peer has for a queue: what its advert says, corrected by the jobs it took from us
+   * and finished since (so the next job goes as soon as one ends, not one advert later), less the
+   * offers on their way to it. An estimate: a peer with no free slot refuses the offer.
+   */
   private free(peer: Peer, queue: string): number {
     const q = peer.advert?.queues[queue];
     if (!q) return 0;
-    return q.slots - q.busy - (this.inFlight.get(`${peer.advert!.nodeId}/${queue}`) ?? 0);
+    const key = `${peer.advert!.nodeId}/${queue}`;
+    const free = Math.min(q.slots, q.slots - q.busy - (this.sinceAdvert.get(key) ?? 0));
+    return free - (this.inFlight.get(key) ?? 0);
+  }
+
+  /** A new advert from `nodeId`: its counts are current, and waiting work may fit there now. */
+  heard(nodeId: string): void {
+    for (const key of this.sinceAdvert.keys()) if (key.startsWith(`${nodeId}/`)) this.sinceAdvert.delete(key);
+    void this.place();
+  }
+
+  private tally(nodeId: string, queue: string, change: number): void {
+    const key = `${nodeId}/${queue}`;
+    this.sinceAdvert.set(key, (this.sinceAdvert.get(key) ?? 0) + change);
   }
 
   /**
@@ -151,27 +176,43 @@ export class Delegator {
     return candidates[0] ?? null;
   }
 
-  /** One pass: the next waiting job of each queue served here only by a stand-in (or not at all). */
+  /**
+   * Passes until nothing more is placed: a pass offers the next waiting job of each queue served
+   * here only by a stand-in (or not at all); another follows while offers are taken or when asked
+   * for during the pass (a burst of submissions goes out at the speed of offers, not one a tick).
+   */
   async place(): Promise<void> {
-    if (this.placing) return;
+    if (this.placing) {
+      this.placeAgain = true;
+      return;
+    }
     this.placing = true;
     try {
-      const offers: Promise<void>[] = [];
-      for (const queue of this.deps.scheduler.queues()) {
-        // Load sharing: a queue this node serves itself goes to a peer too once its oldest job has
-        // waited past SPILL_DELAY while a peer has a free slot of its own for it.
-        const { spillDelayMs } = this.deps;
-        const spill = spillDelayMs > 0 && (queue.oldestWaitS ?? 0) * 1000 >= spillDelayMs;
-        if (queue.waiting === 0 || (queue.served.how === "local" && !spill)) continue;
-        const job = this.deps.store.nextWaiting(queue.name);
-        if (!job || this.offered.has(job.uuid)) continue;
-        const peer = this.choose(queue.name, this.deps.store.failedOn(job.id));
-        if (peer) offers.push(this.offer(job, peer));
+      for (;;) {
+        this.placeAgain = false;
+        const accepted = this.deps.counters.offersAccepted;
+        await this.placeOnce();
+        if (!this.placeAgain && this.deps.counters.offersAccepted === accepted) break;
       }
-      await Promise.all(offers);
     } finally {
       this.placing = false;
     }
+  }
+
+  private async placeOnce(): Promise<void> {
+    const offers: Promise<void>[] = [];
+    for (const queue of this.deps.scheduler.queues()) {
+      // Load sharing: a queue this node serves itself goes to a peer too once its oldest job has
+      // waited past SPILL_DELAY while a peer has a free slot of its own for it.
+      const { spillDelayMs } = this.deps;
+      const spill = spillDelayMs > 0 && (queue.oldestWaitS ?? 0) * 1000 >= spillDelayMs;
+      if (queue.waiting === 0 || (queue.served.how === "local" && !spill)) continue;
+      const job = this.deps.store.nextWaiting(queue.name);
+      if (!job || this.offered.has(job.uuid)) continue;
+      const peer = this.choose(queue.name, this.deps.store.failedOn(job.id));
+      if (peer) offers.push(this.offer(job, peer));
+    }
+    await Promise.all(offers);
   }
 
   private async offer(job: JobRow, peer: Peer): Promise<void> {
@@ -224,6 +265,7 @@ export class Delegator {
         return;
       }
       this.deps.counters.offersAccepted++;
+      this.tally(nodeId, job.queue, 1);
       this.earlierSteps.set(job.uuid, job.stepsJson ?? "[]");
       peer.delegatedTo++;
       logger.info("job delegated", { job: job.uuid, attempt, peer: peer.advert!.name, queue: job.queue });
@@ -353,6 +395,7 @@ export class Delegator {
       },
     );
     this.earlierSteps.delete(uuid);
+    this.tally(nodeId, row.queue, -1); // its slot there is free: the next job may go at once
     this.deps.logger.info("delegated attempt ended", {
       job: uuid,
       attempt,
@@ -360,6 +403,7 @@ export class Delegator {
       status: verdict.status,
     });
     this.deps.scheduler.notify();
+    void this.place();
     return verdict.status;
   }
 

@@ -11,7 +11,7 @@ import { QUEUE_NAME } from "../config/parse.ts";
 import type { JobService } from "../daemon/job-service.ts";
 import type { EventBus } from "../events/bus.ts";
 import { compileJob, type JobDefinition } from "../jobs/compile.ts";
-import { isTerminal } from "../jobs/states.ts";
+import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { WorkerConfig } from "../jobs/worker-config.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Scheduler } from "../scheduler/scheduler.ts";
@@ -103,14 +103,22 @@ export class Executions {
     return this.byKey.size;
   }
 
-  /** Slots of this node's own that serve `queue` and are free, less the offers already accepted for it. */
+  /**
+   * Slots of this node's own that serve `queue` and are free, less the offers accepted for it whose
+   * job has not started yet. One whose job has ended (its outputs and outcome on their way home)
+   * holds no slot: its origin, told of the end, may offer the next job before that report is done.
+   */
   private free(queue: string): number {
     const own = this.deps.scheduler.slots.filter((s) => s.serves.includes(queue) && !(queue in s.fallback));
     const idle = own.filter((s) => this.deps.scheduler.runningOn(s.id) === null).length;
+    const waitingHere = (e: Execution) => {
+      if (e.ended) return false;
+      if (e.localUuid === null) return true; // its files are still coming
+      const status = this.deps.store.get(e.localUuid)?.status;
+      return status === JobStatus.PENDING || status === JobStatus.RETRY;
+    };
     const pending = [...this.byKey.values()].filter(
-      (e) =>
-        e.offer.job.queue === queue &&
-        (e.localUuid === null || this.deps.store.get(e.localUuid)?.status !== "STARTED"),
+      (e) => e.offer.job.queue === queue && waitingHere(e),
     ).length;
     return idle - pending;
   }

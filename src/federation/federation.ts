@@ -222,6 +222,7 @@ export class Federation {
   receive(advert: Advert): void {
     if (advert.nodeId === this.settings.nodeId) return; // our own URL among PEERS
     const { isNew, restarted } = this.table.receive(advert);
+    this.delegator.heard(advert.nodeId);
     if (isNew) this.logger.info("peer joined", { peer: advert.name, url: advert.url, node: advert.nodeId });
     if (restarted) {
       // Whatever it ran for us died with its old life: those jobs are placed again at once.

@@ -10,6 +10,8 @@
 //
 //   bun bench/federation.ts [--jobs 30] [--burst 30] [--mb 200] [--json]
 //
+// BENCH_LOG_LEVEL=info lets the daemons log each hand-off step on stderr (with its time).
+//
 // Two daemons from src/ (or dist/pixyz-scheduler when built), each its own process. Reports; asserts
 // nothing. docs/federation.md records runs.
 import { createHash } from "node:crypto";
@@ -51,7 +53,7 @@ async function daemon(name: string, env: Record<string, string>) {
       PEER_SECRET: SECRET,
       NODE_NAME: name,
       ADVERT_INTERVAL: "1",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
       ...env,
     },
     stdio: ["ignore", "ignore", "inherit"],

@@ -190,17 +190,17 @@ export class Delegator {
     try {
       for (;;) {
         this.placeAgain = false;
-        const accepted = this.deps.counters.offersAccepted;
-        await this.placeOnce();
-        if (!this.placeAgain && this.deps.counters.offersAccepted === accepted) break;
+        const delegated = await this.placeOnce();
+        if (!this.placeAgain && delegated === 0) break;
       }
     } finally {
       this.placing = false;
     }
   }
 
-  private async placeOnce(): Promise<void> {
-    const offers: Promise<void>[] = [];
+  /** One pass; resolves to the number of jobs it delegated. */
+  private async placeOnce(): Promise<number> {
+    const offers: Promise<boolean>[] = [];
     for (const queue of this.deps.scheduler.queues()) {
       // Load sharing: a queue this node serves itself goes to a peer too once its oldest job has
       // waited past SPILL_DELAY while a peer has a free slot of its own for it.
@@ -212,10 +212,11 @@ export class Delegator {
       const peer = this.choose(queue.name, this.deps.store.failedOn(job.id));
       if (peer) offers.push(this.offer(job, peer));
     }
-    await Promise.all(offers);
+    return (await Promise.all(offers)).filter(Boolean).length;
   }
 
-  private async offer(job: JobRow, peer: Peer): Promise<void> {
+  /** Offers `job` to `peer`; resolves to whether the peer took it (and the job is now its). */
+  private async offer(job: JobRow, peer: Peer): Promise<boolean> {
     const { store, client, logger, leaseTtlMs } = this.deps;
     const nodeId = peer.advert!.nodeId;
     const attempt = store.attemptsOf(job.id).length + 1;
@@ -248,7 +249,7 @@ export class Delegator {
       if (res.status !== 200) {
         this.deps.counters.offersRefused++;
         logger.debug("peer refused an offer", { job: job.uuid, peer: peer.advert!.name, status: res.status });
-        return;
+        return false;
       }
       const claimed = store.claimForPeer(
         job.uuid,
@@ -262,15 +263,17 @@ export class Delegator {
         await client
           .send(peer.url, "POST", `/federation/jobs/${job.uuid}/cancel`, { attempt })
           .catch(() => {});
-        return;
+        return false;
       }
       this.deps.counters.offersAccepted++;
       this.tally(nodeId, job.queue, 1);
       this.earlierSteps.set(job.uuid, job.stepsJson ?? "[]");
       peer.delegatedTo++;
       logger.info("job delegated", { job: job.uuid, attempt, peer: peer.advert!.name, queue: job.queue });
+      return true;
     } catch (error) {
       logger.warn("offer failed", { job: job.uuid, peer: peer.url, error: String(error) });
+      return false;
     } finally {
       this.offered.delete(job.uuid);
       const left = (this.inFlight.get(key) ?? 1) - 1;

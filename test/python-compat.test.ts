@@ -200,7 +200,7 @@ describe.skipIf(!Bun.which("python3"))("the same without a daemon", () => {
     expect(wrapped).toMatchObject({ progress: 100, result: { done: 1 } });
     expect(wrapped.time_info).toEqual({ request: ISO, started: ISO, stopped: ISO });
     expect((wrapped.steps as { info: string }[]).map((s) => s.info)).toEqual(["Importing", "Exporting"]);
-  });
+  }, 30000); // the first script sleeps 3 s by design: bun test's 5 s default left too little for two CLI runs
 
   test("the original's local mode (python3 script.py): chunks, wrapped meta and sub-folders", async () => {
     const work = tempDir("pxs-compat-local-");

@@ -1,7 +1,7 @@
 // Bad input through the real API: every refusal is a 4xx in the original's envelope
 // {"detail": {"code", "message", "details"}} with words that say what to fix; never a 500.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
@@ -49,7 +49,7 @@ async function expectError(res: Response, status: number, ...words: (string | Re
   const body = JSON.parse(text) as Envelope;
   expect(Object.keys(body)).toEqual(["detail"]);
   expect(body.detail.code).toBe(status);
-  expect(body.detail.message).toBe(status === 400 ? "Bad Request" : "Not Found");
+  expect(body.detail.message).toBe({ 400: "Bad Request", 403: "Forbidden" }[status] ?? "Not Found");
   for (const word of words) {
     if (typeof word === "string") expect(body.detail.details).toContain(word);
     else expect(body.detail.details).toMatch(word);
@@ -433,6 +433,7 @@ describe("GET /jobs/{uuid}/outputs/{path}: nothing outside the outputs folder", 
         symlinkSync("/etc/passwd", ctx.outputDir("passwd"));
         symlinkSync("../inputs", ctx.outputDir("in"));
         symlinkSync(ctx.inputFile(), ctx.outputDir("sub/input-link"));
+        symlinkSync("a.txt", ctx.outputDir("latest.txt"));
         return "planted";
       }`;
     const sent = await submitOk({ script: scriptFile(source), file: new File([SECRET], "model.fbx") });
@@ -490,6 +491,23 @@ describe("GET /jobs/{uuid}/outputs/{path}: nothing outside the outputs folder", 
     }
   });
 
+  test("a symlink to one of the job's own outputs is a 403: the last name is never followed", async () => {
+    await expectError(
+      await d.api(`/jobs/${uuid}/outputs/latest.txt`),
+      403,
+      "File 'outputs/latest.txt' is not served: it is a symbolic link",
+    );
+  });
+
+  test("a finished job's output: HEAD gives its length, a range only the bytes asked for", async () => {
+    const head = await d.api(`/jobs/${uuid}/outputs/sub/b.txt`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("1");
+    const ranged = await d.api(`/jobs/${uuid}/outputs/a.txt`, { headers: { Range: "bytes=0-0" } });
+    expect(ranged.status).toBe(206);
+    expect(await ranged.text()).toBe("A");
+  });
+
   test("a missing output, a missing folder and a folder are 404s", async () => {
     await expectError(
       await d.api(`/jobs/${uuid}/outputs/nope.glb`),
@@ -498,6 +516,47 @@ describe("GET /jobs/{uuid}/outputs/{path}: nothing outside the outputs folder", 
     );
     await expectError(await d.api(`/jobs/${uuid}/outputs/none/x.png`), 404, "not found");
     await expectError(await d.api(`/jobs/${uuid}/outputs/sub`), 404, "File 'outputs/sub' not found");
+  });
+
+  test("a running job's output is sent from the file checked, whole and by range", async () => {
+    const source = `
+      import { writeFileSync } from "node:fs";
+      export async function main(ctx) {
+        writeFileSync(ctx.outputDir("partial.txt"), "first pass");
+        await Bun.sleep(30000);
+      }`;
+    const running = (await submitOk({ script: scriptFile(source) })).uuid as string;
+    await d.waitFor(running, ["STARTED"], 10000);
+    let res = await d.api(`/jobs/${running}/outputs/partial.txt`);
+    for (let i = 0; res.status === 404 && i < 100; i++) {
+      await Bun.sleep(50);
+      res = await d.api(`/jobs/${running}/outputs/partial.txt`);
+    }
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("first pass");
+    const ranged = await d.api(`/jobs/${running}/outputs/partial.txt`, { headers: { Range: "bytes=6-" } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get("content-range")).toBe("bytes 6-9/10");
+    expect(await ranged.text()).toBe("pass");
+    expect((await d.api(`/jobs/${running}/outputs/partial.txt`, { method: "HEAD" })).status).toBe(200);
+    // A client that goes away before reading: the descriptor is still closed.
+    const controller = new AbortController();
+    const abandoned = await d.api(`/jobs/${running}/outputs/partial.txt`, { signal: controller.signal });
+    controller.abort();
+    await abandoned.body?.cancel().catch(() => {});
+    // The daemon runs in this process: no descriptor of the file stays open after those answers.
+    const openOnFile = () =>
+      readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).endsWith("/outputs/partial.txt");
+        } catch {
+          return false;
+        }
+      }).length;
+    for (let i = 0; openOnFile() > 0 && i < 50; i++) await Bun.sleep(20);
+    expect(openOnFile()).toBe(0);
+    await d.api(`/jobs/${running}`, { method: "DELETE" });
+    expect((await d.waitFor(running)).status).toBe("REVOKED");
   });
 });
 

@@ -1,8 +1,16 @@
 // File downloads: Content-Type from the name, Content-Disposition with the name, Content-Length
 // (the original client's progress bar divides by it), and single HTTP ranges for resumable
 // downloads of large outputs (with If-Range against the ETag or Last-Modified).
-import type { Stats } from "node:fs";
+import { closeSync, createReadStream, type Stats } from "node:fs";
+import { Readable } from "node:stream";
 import { ApiError } from "./errors.ts";
+
+/**
+ * What to send: a file by its path, or by a descriptor already opened and checked. A path is sent
+ * with sendfile and a Content-Length; a descriptor is streamed and closed once sent, without a
+ * Content-Length (Bun 1.4 drops a handler's Content-Length on a streamed body).
+ */
+export type FileSource = { path: string; info: Stats } | { fd: number; info: Stats };
 
 /** `attachment` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987). */
 export function contentDisposition(fileName: string): string {
@@ -36,13 +44,14 @@ export function parseRange(header: string | null, size: number): Range {
   return { start, end };
 }
 
-export function fileResponse(request: Request, path: string, stat: Stats, fileName: string): Response {
-  const file = Bun.file(path);
+export function fileResponse(request: Request, source: FileSource, fileName: string): Response {
+  const stat = source.info;
   const size = stat.size;
   const etag = `"${stat.ino.toString(36)}-${size.toString(36)}-${Math.trunc(stat.mtimeMs).toString(36)}"`;
   const lastModified = new Date(stat.mtimeMs).toUTCString();
   const headers: Record<string, string> = {
-    "Content-Type": file.type || "application/octet-stream",
+    // By the name alone: no file is opened for it.
+    "Content-Type": Bun.file(fileName).type || "application/octet-stream",
     "Content-Disposition": contentDisposition(fileName),
     "Accept-Ranges": "bytes",
     ETag: etag,
@@ -53,6 +62,7 @@ export function fileResponse(request: Request, path: string, stat: Stats, fileNa
   const rangeApplies = ifRange === null || ifRange === etag || ifRange === lastModified;
   const range = rangeApplies ? parseRange(request.headers.get("range"), size) : null;
   if (range === "unsatisfiable") {
+    if ("fd" in source) closeSync(source.fd);
     throw new ApiError(
       416,
       `The range '${request.headers.get("range")}' is outside the file (${size} bytes)`,
@@ -62,7 +72,7 @@ export function fileResponse(request: Request, path: string, stat: Stats, fileNa
     );
   }
   if (range) {
-    return new Response(file.slice(range.start, range.end + 1), {
+    return new Response(bodyOf(request, source, range.start, range.end), {
       status: 206,
       headers: {
         ...headers,
@@ -71,5 +81,25 @@ export function fileResponse(request: Request, path: string, stat: Stats, fileNa
       },
     });
   }
-  return new Response(file, { headers: { ...headers, "Content-Length": String(size) } });
+  return new Response(bodyOf(request, source, 0, size - 1), {
+    headers: { ...headers, "Content-Length": String(size) },
+  });
+}
+
+/**
+ * Bytes `start` to `end` of the source. A descriptor streams and closes at the end or when the
+ * client goes away, or closes now when nothing will read it (a HEAD, an empty file).
+ */
+function bodyOf(request: Request, source: FileSource, start: number, end: number) {
+  if ("path" in source) {
+    // Bun answers a HEAD from this body without reading it, with its Content-Length.
+    const file = Bun.file(source.path);
+    return start === 0 && end === source.info.size - 1 ? file : file.slice(start, end + 1);
+  }
+  if (request.method === "HEAD" || end < start) {
+    closeSync(source.fd);
+    return null;
+  }
+  const stream = createReadStream("", { fd: source.fd, start, end, autoClose: true });
+  return Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
 }

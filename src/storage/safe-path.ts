@@ -1,9 +1,21 @@
 // The one place that turns user-supplied names into paths. Nothing user-supplied may become a path
 // outside its folder (invariant 8): not with `..`, an absolute path, a NUL byte, or a symlink.
-import { realpathSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readlinkSync,
+  realpathSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { basename, isAbsolute, resolve, sep } from "node:path";
 
 export class UnsafePathError extends Error {}
+
+/** A file that is there but not the job's own (isOwnFile, or a symlink): not served. */
+export class NotOwnFileError extends Error {}
 
 /** `relative` inside `base`, or an UnsafePathError. Symlinks are followed when the path exists. */
 export function resolveInside(base: string, relative: string): string {
@@ -37,6 +49,47 @@ export function resolveInside(base: string, relative: string): string {
  */
 export function isOwnFile(file: Stats, root: Stats): boolean {
   return file.isFile() && file.nlink === 1 && file.dev === root.dev;
+}
+
+/**
+ * Opens `path`, which resolveInside found inside `root`, and checks what was opened rather than
+ * what the name meant a moment earlier: a job still running may swap the file, or a folder above
+ * it, for a link to a file outside (the daemon's database, another job's outputs) between a check
+ * by name and an open by name. The last name is not followed (O_NOFOLLOW), the open file's own
+ * path (`/proc/self/fd`) must lie under `root`, and its stat must pass isOwnFile. A FIFO neither
+ * blocks the open (O_NONBLOCK) nor passes as a file. Returns null when no regular file is there;
+ * otherwise the caller closes `fd`.
+ */
+export function openOwnFile(root: string, path: string): { fd: number; info: Stats } | null {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    if (code === "ELOOP") throw new NotOwnFileError("it is a symbolic link");
+    throw error;
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) {
+      closeSync(fd);
+      return null;
+    }
+    const realRoot = realpathSync(root);
+    if (!readlinkSync(`/proc/self/fd/${fd}`).startsWith(realRoot + sep)) {
+      throw new UnsafePathError("it leads outside its folder");
+    }
+    if (!isOwnFile(info, statSync(realRoot))) {
+      throw new NotOwnFileError(
+        "it has other names (a hard link, maybe to a file outside the job) or lies on another file system",
+      );
+    }
+    return { fd, info };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
 }
 
 /**

@@ -1,8 +1,8 @@
 // Reading jobs, as the original: list, state, details, outputs and output downloads. Plus submit.
-import { stat } from "node:fs/promises";
+import { closeSync } from "node:fs";
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { JobStatus } from "../../jobs/states.ts";
-import { isOwnFile, resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
+import { isTerminal, JobStatus } from "../../jobs/states.ts";
+import { NotOwnFileError, openOwnFile, resolveInside, UnsafePathError } from "../../storage/safe-path.ts";
 import type { JobRow } from "../../store/schema.ts";
 import { API_KEY } from "../auth.ts";
 import type { ApiDeps } from "../deps.ts";
@@ -188,7 +188,7 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (answer.kind === "wait") {
         throw new ApiError(425, answer.message, { "Retry-After": String(answer.retryAfterS) });
       }
-      return fileResponse(c.req.raw, answer.path, answer.info, `${job.uuid}.zip`) as never;
+      return fileResponse(c.req.raw, answer, `${job.uuid}.zip`) as never;
     },
   );
 
@@ -222,14 +222,29 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       if (error instanceof UnsafePathError) throw badRequest(error.message);
       throw error;
     }
-    const info = await stat(path).catch(() => null);
-    if (!info?.isFile()) throw new ApiError(404, `File 'outputs/${relative}' not found`);
-    if (!isOwnFile(info, await stat(deps.folders.outputsDir(job.uuid)))) {
-      throw new ApiError(
-        403,
-        `File 'outputs/${relative}' is not served: it has other names (a hard link, maybe to a file outside the job) or lies on another file system, so it is not the job's own; write outputs as plain files (copy, not link)`,
-      );
+    // Checked on the opened file, not on the name: a running job may swap a name for a link.
+    let opened: ReturnType<typeof openOwnFile>;
+    try {
+      opened = openOwnFile(deps.folders.outputsDir(job.uuid), path);
+    } catch (error) {
+      if (error instanceof UnsafePathError)
+        throw badRequest(`Invalid file path '${relative}': ${error.message}`);
+      if (error instanceof NotOwnFileError) {
+        throw new ApiError(
+          403,
+          `File 'outputs/${relative}' is not served: ${error.message}, so it is not the job's own; write outputs as plain files (copy, not link)`,
+        );
+      }
+      throw error;
     }
-    return fileResponse(c.req.raw, path, info, relative.split("/").pop()!);
+    if (!opened) throw new ApiError(404, `File 'outputs/${relative}' not found`);
+    const fileName = relative.split("/").pop()!;
+    // Until the job has ended for good, a process of it (this attempt's, or the next one's) could
+    // swap the name after this check: the bytes go from the descriptor just checked. Once it has
+    // ended (its process group killed), the name is what was checked, and is sent by path with
+    // sendfile and a Content-Length.
+    if (!isTerminal(job.status)) return fileResponse(c.req.raw, opened, fileName);
+    closeSync(opened.fd);
+    return fileResponse(c.req.raw, { path, info: opened.info }, fileName);
   });
 }

@@ -24,7 +24,7 @@ export interface ApiDeps {
   folders: Pick<JobFolders, "listOutputs" | "logFile" | "outputsDir">;
   registry: Pick<ProcessRegistry, "get" | "names" | "source">;
   jobs: Pick<JobService, "assertRoomFor" | "limits" | "openStage" | "submit">;
-  scheduler: Pick<Scheduler, "cancel" | "queues" | "runningCount" | "runningOn" | "slots">;
+  scheduler: Pick<Scheduler, "cancel" | "hasLiveAttempt" | "queues" | "runningCount" | "runningOn" | "slots">;
   archives: Pick<OutputArchives, "fetch">;
   /** The dashboard's jobs list: filters, pages, counts per status (store/job-query.ts). */
   jobQuery: Pick<JobQuery, "page" | "statusCounts">;

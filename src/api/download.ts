@@ -8,7 +8,7 @@ import { ApiError } from "./errors.ts";
 /**
  * What to send: a file by its path, or by a descriptor already opened and checked. A path is sent
  * with sendfile and a Content-Length; a descriptor is streamed and closed once sent, without a
- * Content-Length (Bun 1.4 drops a handler's Content-Length on a streamed body).
+ * Content-Length (the file may still change size, and Bun 1.4 drops one on a streamed body).
  */
 export type FileSource = { path: string; info: Stats } | { fd: number; info: Stats };
 
@@ -71,19 +71,19 @@ export function fileResponse(request: Request, source: FileSource, fileName: str
       },
     );
   }
+  // A length only for a file sent by path: a streamed one may still change size (its job runs).
+  const length = (bytes: number) => ("path" in source ? { "Content-Length": String(bytes) } : {});
   if (range) {
     return new Response(bodyOf(request, source, range.start, range.end), {
       status: 206,
       headers: {
         ...headers,
         "Content-Range": `bytes ${range.start}-${range.end}/${size}`,
-        "Content-Length": String(range.end - range.start + 1),
+        ...length(range.end - range.start + 1),
       },
     });
   }
-  return new Response(bodyOf(request, source, 0, size - 1), {
-    headers: { ...headers, "Content-Length": String(size) },
-  });
+  return new Response(bodyOf(request, source, 0, size - 1), { headers: { ...headers, ...length(size) } });
 }
 
 /**

@@ -189,6 +189,12 @@ export class Scheduler {
       : null;
   }
 
+  /** Whether an attempt of the job still lives here (its process group may not be gone yet). */
+  hasLiveAttempt(uuid: string): boolean {
+    for (const running of this.live) if (running.job.uuid === uuid) return true;
+    return false;
+  }
+
   /**
    * Every queue a slot serves or a job waits on: its waiting and running jobs, its own slots and
    * how many are busy, every slot that takes its work, its oldest wait and why its jobs wait.

@@ -66,8 +66,10 @@ export function openOwnFile(root: string, path: string): { fd: number; info: Sta
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    // ENXIO: a socket (or a FIFO's like) is no file to send.
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "ENXIO") return null;
     if (code === "ELOOP") throw new NotOwnFileError("it is a symbolic link");
+    if (code === "EACCES") throw new NotOwnFileError("the daemon may not read it");
     throw error;
   }
   try {

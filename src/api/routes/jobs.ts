@@ -239,11 +239,13 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
     }
     if (!opened) throw new ApiError(404, `File 'outputs/${relative}' not found`);
     const fileName = relative.split("/").pop()!;
-    // Until the job has ended for good, a process of it (this attempt's, or the next one's) could
-    // swap the name after this check: the bytes go from the descriptor just checked. Once it has
-    // ended (its process group killed), the name is what was checked, and is sent by path with
-    // sendfile and a Content-Length.
-    if (!isTerminal(job.status)) return fileResponse(c.req.raw, opened, fileName);
+    // Until the job has ended for good and its last attempt's process group is gone (a cancelled
+    // job is REVOKED before its processes die), a process of it could swap the name after this
+    // check: the bytes go from the descriptor just checked. After that, the name is what was
+    // checked, and is sent by path with sendfile and a Content-Length.
+    if (!isTerminal(job.status) || deps.scheduler.hasLiveAttempt(job.uuid)) {
+      return fileResponse(c.req.raw, opened, fileName);
+    }
     closeSync(opened.fd);
     return fileResponse(c.req.raw, { path, info: opened.info }, fileName);
   });

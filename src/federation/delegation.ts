@@ -102,9 +102,13 @@ export class Delegator {
    * itself, and the tally starts again.
    */
   private readonly sinceAdvert = new Map<string, number>();
+  /** Per peer and queue, refused an offer since its last advert: not offered again until the next. */
+  private readonly refused = new Set<string>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private unsubscribe: (() => void) | null = null;
   private placing = false;
+  /** Set by stop (the daemon drains or stops): no more offers go out. */
+  private stopped = false;
   /** place() was asked for during a pass: one more pass follows. */
   private placeAgain = false;
 
@@ -123,8 +127,11 @@ export class Delegator {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
     this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   /**
@@ -143,6 +150,7 @@ export class Delegator {
   /** A new advert from `nodeId`: its counts are current, and waiting work may fit there now. */
   heard(nodeId: string): void {
     for (const key of this.sinceAdvert.keys()) if (key.startsWith(`${nodeId}/`)) this.sinceAdvert.delete(key);
+    for (const key of this.refused) if (key.startsWith(`${nodeId}/`)) this.refused.delete(key);
     void this.place();
   }
 
@@ -166,7 +174,12 @@ export class Delegator {
     const vram = (p: Peer) => Math.max(0, ...(p.advert?.gpus.map((g) => g.vram_mb) ?? [0]));
     const candidates = this.deps.table
       .capable(queue)
-      .filter((p) => !exclude.has(p.advert!.nodeId) && this.free(p, queue) > 0)
+      .filter(
+        (p) =>
+          !exclude.has(p.advert!.nodeId) &&
+          !this.refused.has(`${p.advert!.nodeId}/${queue}`) &&
+          this.free(p, queue) > 0,
+      )
       .sort(
         (a, b) =>
           this.free(b, queue) - this.free(a, queue) ||
@@ -182,6 +195,7 @@ export class Delegator {
    * for during the pass (a burst of submissions goes out at the speed of offers, not one a tick).
    */
   async place(): Promise<void> {
+    if (this.stopped) return;
     if (this.placing) {
       this.placeAgain = true;
       return;
@@ -191,7 +205,7 @@ export class Delegator {
       for (;;) {
         this.placeAgain = false;
         const delegated = await this.placeOnce();
-        if (!this.placeAgain && delegated === 0) break;
+        if (this.stopped || (!this.placeAgain && delegated === 0)) break;
       }
     } finally {
       this.placing = false;
@@ -248,6 +262,7 @@ export class Delegator {
       const res = await client.send(peer.url, "POST", "/federation/offers", offer);
       if (res.status !== 200) {
         this.deps.counters.offersRefused++;
+        this.refused.add(key); // our count of its free slots was wrong: wait for its next advert
         logger.debug("peer refused an offer", { job: job.uuid, peer: peer.advert!.name, status: res.status });
         return false;
       }

@@ -104,23 +104,25 @@ export class Executions {
   }
 
   /**
-   * Slots of this node's own that serve `queue` and are free, less the offers accepted for it whose
-   * job has not started yet. One whose job has ended (its outputs and outcome on their way home)
-   * holds no slot: its origin, told of the end, may offer the next job before that report is done.
+   * Offers accepted for `queue` whose job has not started here yet: each holds a slot it will take.
+   * One whose job has ended (its outputs and outcome on their way home) holds none: its origin,
+   * told of the end, may offer the next job before that report is done.
    */
-  private free(queue: string): number {
-    const own = this.deps.scheduler.slots.filter((s) => s.serves.includes(queue) && !(queue in s.fallback));
-    const idle = own.filter((s) => this.deps.scheduler.runningOn(s.id) === null).length;
+  promised(queue: string): number {
     const waitingHere = (e: Execution) => {
       if (e.ended) return false;
       if (e.localUuid === null) return true; // its files are still coming
       const status = this.deps.store.get(e.localUuid)?.status;
       return status === JobStatus.PENDING || status === JobStatus.RETRY;
     };
-    const pending = [...this.byKey.values()].filter(
-      (e) => e.offer.job.queue === queue && waitingHere(e),
-    ).length;
-    return idle - pending;
+    return [...this.byKey.values()].filter((e) => e.offer.job.queue === queue && waitingHere(e)).length;
+  }
+
+  /** Slots of this node's own that serve `queue` and are free, less those promised to offers. */
+  private free(queue: string): number {
+    const own = this.deps.scheduler.slots.filter((s) => s.serves.includes(queue) && !(queue in s.fallback));
+    const idle = own.filter((s) => this.deps.scheduler.runningOn(s.id) === null).length;
+    return idle - this.promised(queue);
   }
 
   /** An offer: accepted when a slot of its queue is free here (the same offer twice runs once). */

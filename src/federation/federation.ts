@@ -167,6 +167,8 @@ export class Federation {
   async drain(): Promise<void> {
     if (this.stopped || this.draining) return;
     this.draining = true;
+    // No more of our jobs go out: a peer taking one now could not fetch its files once we close.
+    this.delegator.stop();
     await this.advertise(DRAIN_ADVERT_TIMEOUT_MS);
   }
 
@@ -198,9 +200,12 @@ export class Federation {
     for (const queue of this.scheduler.queues()) {
       const own = slots.filter((s) => s.serves.includes(queue.name) && !(queue.name in s.fallback));
       if (own.length === 0) continue;
+      // Busy: running a job, or promised to an offer taken whose job has not started yet (its
+      // origin must not count that slot free while the job's files are still coming).
+      const running = own.filter((s) => this.scheduler.runningOn(s.id) !== null).length;
       queues[queue.name] = {
         slots: own.length,
-        busy: own.filter((s) => this.scheduler.runningOn(s.id) !== null).length,
+        busy: Math.min(own.length, running + this.executions.promised(queue.name)),
         waiting: queue.waiting,
       };
     }
@@ -221,8 +226,8 @@ export class Federation {
   /** An advert from a peer (its signature already checked, and signed by the node it names). */
   receive(advert: Advert): void {
     if (advert.nodeId === this.settings.nodeId) return; // our own URL among PEERS
-    const { isNew, restarted } = this.table.receive(advert);
-    this.delegator.heard(advert.nodeId);
+    const { isNew, restarted, taken } = this.table.receive(advert);
+    if (taken) this.delegator.heard(advert.nodeId);
     if (isNew) this.logger.info("peer joined", { peer: advert.name, url: advert.url, node: advert.nodeId });
     if (restarted) {
       // Whatever it ran for us died with its old life: those jobs are placed again at once.

@@ -57,8 +57,11 @@ export class PeerTable {
     for (const url of configured) this.unheard.set(url, emptyPeer(url));
   }
 
-  /** Takes an advert in; returns what changed: a peer restarted (its boot id changed) or is new. */
-  receive(advert: Advert): { restarted: boolean; isNew: boolean } {
+  /**
+   * Takes an advert in; returns what changed: a peer restarted (its boot id changed) or is new, and
+   * whether the advert was taken (not a late or repeated one: the peer's counts are now its).
+   */
+  receive(advert: Advert): { restarted: boolean; isNew: boolean; taken: boolean } {
     let peer = this.byNode.get(advert.nodeId);
     const isNew = peer === undefined;
     if (!peer) {
@@ -71,13 +74,13 @@ export class PeerTable {
     const previous = peer.advert;
     const restarted = previous !== null && previous.bootId !== advert.bootId;
     if (previous && !restarted) {
-      if (advert.seq <= previous.seq) return { restarted: false, isNew }; // late or duplicated
+      if (advert.seq <= previous.seq) return { restarted: false, isNew, taken: false }; // late or duplicated
       peer.lostAdverts += advert.seq - previous.seq - 1;
     }
     peer.advert = advert;
     peer.url = advert.url;
     peer.lastSeen = this.now();
-    return { restarted, isNew };
+    return { restarted, isNew, taken: true };
   }
 
   state(peer: Peer): PeerState {

@@ -294,6 +294,30 @@ describe("hand-off under a lease", () => {
     expect(received).toBeGreaterThanOrEqual(3_000_000);
   }, 60000);
 
+  test("an executor that stops while a delegated job runs lets it finish in its grace and reports it home: one attempt", async () => {
+    const { a, b } = await cpuBoxWithGpuPeer({ GPU_FALLBACK: "wait" });
+    const job = `export const schedule = { queue: "gpu" };
+export async function main() {
+  await Bun.sleep(800);
+  return "finished during the stop";
+}`;
+    const uuid = ((await (await a.submit({ script: new File([job], "j.ts") })).json()) as { uuid: string })
+      .uuid;
+    // Running on B itself (not only claimed at A while B pulls its files).
+    const runningOnB = async () => {
+      const { queues } = (await (await b.api("/queues")).json()) as { queues: { running: number }[] };
+      return queues.some((q) => q.running > 0);
+    };
+    expect(await eventuallyAsync(runningOnB, 10000)).toBe(true);
+    await b.close(); // a stop with 2 s of grace: the job ends in it
+    daemons.splice(daemons.indexOf(b), 1);
+    // B is gone and A never stands in for gpu: only B's report can end the job.
+    const done = (await a.waitFor(uuid, undefined, 10000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toBe("finished during the stop");
+    expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([["peer:b", "success"]]);
+  }, 30000);
+
   test("cancel at the origin kills the job on the peer", async () => {
     const { a, b } = await cpuBoxWithGpuPeer();
     const long = `export const schedule = { queue: "gpu" };

@@ -36,6 +36,9 @@ import { jobScriptOf } from "./job-script.ts";
 import { JobService } from "./job-service.ts";
 import { OutputArchives } from "./output-archives.ts";
 
+/** How long a stopping daemon waits for outcomes of jobs it ran for peers to reach their origins. */
+const FEDERATION_SETTLE_MS = 5000;
+
 export interface Daemon {
   url: string;
   capacity: Capacity;
@@ -345,10 +348,13 @@ async function startLocked(
       idle.stop();
       await federation?.drain();
       await server.stop();
-      federation?.stop();
       await cleanup.stop();
       disk.stop();
+      // Federation stays up while the running jobs get their grace: a job run here for a peer
+      // that ends meanwhile reports home (else its origin waits out the lease and runs it again).
       await scheduler.shutdown(graceMs);
+      await federation?.executions.settle(FEDERATION_SETTLE_MS);
+      federation?.stop();
       forkServer?.close();
       await archives.idle();
       db.$client.close(true);

@@ -90,14 +90,31 @@ export class Executions {
           total: event.total,
           stepsJson: JSON.stringify(event.steps),
         });
-      } else if (isTerminal(event.to)) void this.finish(execution);
+      } else if (isTerminal(event.to)) {
+        const reporting = this.finish(execution);
+        this.reporting.add(reporting);
+        void reporting.finally(() => this.reporting.delete(reporting));
+      }
     });
+  }
+
+  /**
+   * The daemon is stopping, its running jobs have ended or been killed: waits (at most
+   * `timeoutMs`) for the outcomes of those that ended to reach their origins, which otherwise
+   * would wait out the lease and run again a job that had finished here.
+   */
+  async settle(timeoutMs: number): Promise<void> {
+    if (this.reporting.size === 0) return;
+    await Promise.race([Promise.allSettled([...this.reporting]), Bun.sleep(timeoutMs)]);
   }
 
   stop(): void {
     for (const timer of this.timers) clearInterval(timer);
     this.unsubscribe?.();
   }
+
+  /** Outcomes on their way home (finish: log, outputs, then the outcome). */
+  private readonly reporting = new Set<Promise<void>>();
 
   get running(): number {
     return this.byKey.size;

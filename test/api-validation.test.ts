@@ -565,6 +565,11 @@ describe("GET /jobs/{uuid}/outputs/{path}: nothing outside the outputs folder", 
     const cancelling = await d.api(`/jobs/${running}/outputs/partial.txt`);
     expect(cancelling.headers.get("content-length")).toBeNull();
     expect(await cancelling.text()).toBe("first pass");
+    // The zip, which reads the outputs by name, waits for the processes to be gone.
+    const early = await d.api(`/jobs/${running}/outputs/archive`);
+    expect(early.status).toBe(425);
+    expect(early.headers.get("retry-after")).toBe("1");
+    expect(await early.text()).toContain("is still stopping");
     let ended = await d.api(`/jobs/${running}/outputs/partial.txt`);
     for (let i = 0; ended.headers.get("content-length") === null && i < 200; i++) {
       await ended.text();

@@ -182,6 +182,13 @@ export function registerJobRoutes(app: OpenAPIHono, deps: ApiDeps): void {
       const job = requireJob(deps, c.req.valid("param").uuid);
       requireFiles(job);
       const repack = ["true", "1"].includes(c.req.valid("query").repack ?? "");
+      // The zip reads the outputs by name: not while a process of the job may still swap one for a
+      // link (a cancelled job is REVOKED before its processes die).
+      if (isTerminal(job.status) && deps.scheduler.hasLiveAttempt(job.uuid)) {
+        throw new ApiError(425, `Job '${job.uuid}' is still stopping: its processes have not ended yet`, {
+          "Retry-After": "1",
+        });
+      }
       const answer = await deps.archives.fetch(job, repack);
       if (answer.kind === "failed")
         throw clientError(answer.error) ?? new ApiError(500, answer.error.message);

@@ -16,6 +16,8 @@ import { type ServeProcess, startServeProcess } from "../helpers/serve-process.t
 const ROOT = join(import.meta.dir, "../..");
 const JOBS = 40;
 const KILLS = 3;
+/** How long after its daemon's death a job body may still complete (its child has not seen it yet). */
+const NOTICE_MS = 50;
 
 const processes: ServeProcess[] = [];
 afterEach(() => {
@@ -148,10 +150,12 @@ test("kill -9 loop: 40 jobs, 3 kills of the daemon at random moments, every job 
       problems.push(`job ${i}: ${starts} starts, ${attempts.length} attempts`);
     if (completions.length === 0) problems.push(`job ${i}: its body never completed`);
     // At most one completion, the last attempt's. An earlier one is only the at-least-once window
-    // (the body ended but the daemon died before it recorded the outcome): it must precede a kill.
-    // A completion after a kill by an attempt that was lost would be an orphan that kept running.
+    // (the body ended but the daemon died before it recorded the outcome): it must come before a
+    // kill, or within the moment a child takes to see its daemon gone and kill its own group
+    // (10 to 12 ms measured, test/daemon-lifecycle.test.ts; one body completed 3 ms after a kill).
+    // A completion later than that, by an attempt that was lost, would be an orphan that kept running.
     for (const at of completions.slice(0, -1)) {
-      const kill = killedAt.find((t) => t >= at && t - at < 1000);
+      const kill = killedAt.find((t) => t >= at - NOTICE_MS && t - at < 1000);
       if (kill === undefined)
         lateCompletions.push(`job ${i}: completed at ${at}, kills at ${killedAt.join(",")}`);
       else extraCompletions.push(`job ${i}: completed ${kill - at} ms before kill`);

@@ -89,6 +89,9 @@ export class RequestRefused extends Error {}
 const PLACE_EVERY_MS = 500;
 const LEASE_CHECK_MS = 1000;
 
+/** The key of a peer's queue in the per-peer counts below. */
+const peerQueue = (nodeId: string, queue: string) => `${nodeId}/${queue}`;
+
 export class Delegator {
   /** Jobs with an offer on the way, and to whom (the peer may pull their files already). */
   private readonly offered = new Map<string, { nodeId: string; attempt: number }>();
@@ -142,20 +145,21 @@ export class Delegator {
   private free(peer: Peer, queue: string): number {
     const q = peer.advert?.queues[queue];
     if (!q) return 0;
-    const key = `${peer.advert!.nodeId}/${queue}`;
+    const key = peerQueue(peer.advert!.nodeId, queue);
     const free = Math.min(q.slots, q.slots - q.busy - (this.sinceAdvert.get(key) ?? 0));
     return free - (this.inFlight.get(key) ?? 0);
   }
 
   /** A new advert from `nodeId`: its counts are current, and waiting work may fit there now. */
   heard(nodeId: string): void {
-    for (const key of this.sinceAdvert.keys()) if (key.startsWith(`${nodeId}/`)) this.sinceAdvert.delete(key);
-    for (const key of this.refused) if (key.startsWith(`${nodeId}/`)) this.refused.delete(key);
+    const ofPeer = (key: string) => key.startsWith(peerQueue(nodeId, ""));
+    for (const key of this.sinceAdvert.keys()) if (ofPeer(key)) this.sinceAdvert.delete(key);
+    for (const key of this.refused) if (ofPeer(key)) this.refused.delete(key);
     void this.place();
   }
 
   private tally(nodeId: string, queue: string, change: number): void {
-    const key = `${nodeId}/${queue}`;
+    const key = peerQueue(nodeId, queue);
     this.sinceAdvert.set(key, (this.sinceAdvert.get(key) ?? 0) + change);
   }
 
@@ -177,7 +181,7 @@ export class Delegator {
       .filter(
         (p) =>
           !exclude.has(p.advert!.nodeId) &&
-          !this.refused.has(`${p.advert!.nodeId}/${queue}`) &&
+          !this.refused.has(peerQueue(p.advert!.nodeId, queue)) &&
           this.free(p, queue) > 0,
       )
       .sort(
@@ -234,7 +238,7 @@ export class Delegator {
     const { store, client, logger, leaseTtlMs } = this.deps;
     const nodeId = peer.advert!.nodeId;
     const attempt = store.attemptsOf(job.id).length + 1;
-    const key = `${nodeId}/${job.queue}`;
+    const key = peerQueue(nodeId, job.queue);
     this.offered.set(job.uuid, { nodeId, attempt });
     this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
     const offer: Offer = {

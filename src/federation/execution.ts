@@ -67,6 +67,8 @@ const LOG_CHUNK = 256 * 1024;
 export class Executions {
   private readonly byKey = new Map<string, Execution>();
   private readonly byLocal = new Map<string, Execution>();
+  /** Outcomes on their way home (finish: log, outputs, then the outcome). */
+  private readonly reporting = new Set<Promise<void>>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private unsubscribe: (() => void) | null = null;
 
@@ -112,9 +114,6 @@ export class Executions {
     for (const timer of this.timers) clearInterval(timer);
     this.unsubscribe?.();
   }
-
-  /** Outcomes on their way home (finish: log, outputs, then the outcome). */
-  private readonly reporting = new Set<Promise<void>>();
 
   get running(): number {
     return this.byKey.size;

@@ -186,16 +186,14 @@ export async function receiveMultipart(request: Request, options: ReceiveOptions
       if (held !== null && !failure) {
         const content = held.length === 1 ? held[0]! : Buffer.concat(held);
         held = null;
-        writeWhole(file.path, content).then(
-          () => {
-            entry.synced = true;
-            finished();
-          },
-          (error: NodeJS.ErrnoException) => {
-            fail(writeError(field, error));
-            finished();
-          },
-        );
+        writeWhole(file.path, content)
+          .then(
+            () => {
+              entry.synced = true;
+            },
+            (error: NodeJS.ErrnoException) => fail(writeError(field, error)),
+          )
+          .finally(finished);
       } else {
         held = null;
         if (!entry.out) finished();

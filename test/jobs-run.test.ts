@@ -86,6 +86,21 @@ describe("a custom TypeScript script", () => {
       result: { output: "Hello World!", params: { x: [1, 2] } },
     });
   });
+
+  // The harness loads a script with require() and falls back to import() when the script's top
+  // level really waits: its top level must still run exactly once, to the end.
+  test("a script whose top level awaits runs its top level once, to the end", async () => {
+    const awaiting = `
+      globalThis.topRuns = (globalThis.topRuns ?? 0) + 1;
+      await Bun.sleep(30);
+      const late = "set after the await";
+      export function main(ctx, params) { return { runs: globalThis.topRuns, late, x: params.x }; }`;
+    const res = await d.submit({ script: scriptFile(awaiting), params: '{"x": 1}' });
+    expect(res.status).toBe(200);
+    const done = await d.waitFor(((await res.json()) as { uuid: string }).uuid);
+    expect(done.error).toBeNull();
+    expect(done.result).toEqual({ runs: 1, late: "set after the await", x: 1 });
+  });
 });
 
 describe("config.compute_only", () => {

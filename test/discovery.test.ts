@@ -11,7 +11,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/config.ts";
-import { type Advert, PeerTable } from "../src/federation/peers.ts";
+import { type Advert, FORGET_AFTER_MS, PeerTable } from "../src/federation/peers.ts";
 import { TOKEN } from "./helpers/client.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -231,6 +231,37 @@ describe("the setting and the peer table's discovered targets", () => {
     expect(table.dropDiscovered("http://d:8001", false)).toBe(false); // heard from: not a discovered target now
     expect(table.targets().sort()).toEqual(["http://d:8001", "http://static:8001"]);
   });
+});
+
+test("a peer not heard from for 24 h is forgotten; a PEERS one stays a target, listed as not heard from", () => {
+  let now = 1_000_000;
+  const table = new PeerTable(["http://static:8001"], () => now);
+  const advert = (nodeId: string, url: string): Advert => ({
+    nodeId,
+    bootId: "boot",
+    seq: 1,
+    name: nodeId,
+    url,
+    version: "0",
+    queues: { gpu: { slots: 1, busy: 0, waiting: 0 } },
+    gpus: [],
+    draining: false,
+    intervalMs: 1000,
+  });
+  table.receive(advert("node-s", "http://static:8001"));
+  table.receive(advert("node-d", "http://d:8001"));
+  now += FORGET_AFTER_MS - 1;
+  expect(table.forgetGone()).toEqual([]);
+  expect(table.all().map((p) => p.advert?.nodeId)).toEqual(["node-s", "node-d"]);
+  now += 1;
+  expect(table.forgetGone().sort()).toEqual(["node-d", "node-s"]);
+  expect(table.get("node-d")).toBeUndefined();
+  expect(table.all().map((p) => [p.url, table.state(p)])).toEqual([["http://static:8001", "unknown"]]);
+  expect(table.targets()).toEqual(["http://static:8001"]);
+  // Back after that: a new peer, alive again.
+  table.receive(advert("node-s", "http://static:8001"));
+  expect(table.all().map((p) => [p.url, table.state(p)])).toEqual([["http://static:8001", "alive"]]);
+  expect(table.forgetGone()).toEqual([]);
 });
 
 const skipReason = unsupported();

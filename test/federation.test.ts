@@ -257,6 +257,7 @@ interface Details {
   error: string | null;
   attempts: { number: number; slot: string; cause: string | null }[];
   steps: { info: string }[];
+  retry: number;
 }
 
 describe("hand-off under a lease", () => {
@@ -317,6 +318,34 @@ export async function main() {
     expect(done.result).toBe("finished during the stop");
     expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([["peer:b", "success"]]);
   }, 30000);
+
+  test("an executor whose stop kills a delegated job hands it back: the origin runs it again at once, not after the lease", async () => {
+    // A lease of 120 s: only the hand-back can bring the job back within the test's time.
+    const { a, b } = await cpuBoxWithGpuPeer({ LEASE_TTL: "120" });
+    const origin = ((await (await a.api("/peers")).json()) as PeersView).self.node_id;
+    const job = `export const schedule = { queue: "gpu" };
+export async function main() {
+  if (process.env.PIXYZ_NODE !== ${JSON.stringify(origin)}) await Bun.sleep(60000);
+  return "ran again at the origin";
+}`;
+    const uuid = ((await (await a.submit({ script: new File([job], "j.ts") })).json()) as { uuid: string })
+      .uuid;
+    const runningOnB = async () => {
+      const { queues } = (await (await b.api("/queues")).json()) as { queues: { running: number }[] };
+      return queues.some((q) => q.running > 0);
+    };
+    expect(await eventuallyAsync(runningOnB, 10000)).toBe(true);
+    const stoppedAt = Date.now();
+    await b.close(); // 2 s of grace, then the job is killed
+    daemons.splice(daemons.indexOf(b), 1);
+    const done = (await a.waitFor(uuid, undefined, 20000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toBe("ran again at the origin");
+    expect(done.attempts.map((x) => x.cause)).toEqual(["stopped", "success"]);
+    expect(done.attempts[0]!.slot).toBe("peer:b");
+    expect(done.retry).toBe(0); // a stop is not the job's fault: no retry spent
+    expect(Date.now() - stoppedAt).toBeLessThan(60000);
+  }, 60000);
 
   test("cancel at the origin kills the job on the peer", async () => {
     const { a, b } = await cpuBoxWithGpuPeer();

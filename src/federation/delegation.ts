@@ -15,7 +15,7 @@ import type { ChildOutcome, ChildSpec } from "../sdk/protocol.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import { resolveInside } from "../storage/safe-path.ts";
 import type { JobStore } from "../store/job-store.ts";
-import type { JobRow } from "../store/schema.ts";
+import type { AttemptRow, JobRow } from "../store/schema.ts";
 import type { FederationCounters } from "./federation.ts";
 import { type ManifestEntry, manifest, receiveFile } from "./files.ts";
 import type { PeerClient } from "./peer-client.ts";
@@ -152,10 +152,15 @@ export class Delegator {
 
   /** A new advert from `nodeId`: its counts are current, and waiting work may fit there now. */
   heard(nodeId: string): void {
+    this.forget(nodeId);
+    void this.place();
+  }
+
+  /** Drops what is counted for a peer's queues (its new advert counts them, or it is forgotten). */
+  forget(nodeId: string): void {
     const ofPeer = (key: string) => key.startsWith(peerQueue(nodeId, ""));
     for (const key of this.sinceAdvert.keys()) if (ofPeer(key)) this.sinceAdvert.delete(key);
     for (const key of this.refused) if (ofPeer(key)) this.refused.delete(key);
-    void this.place();
   }
 
   private tally(nodeId: string, queue: string, change: number): void {
@@ -383,6 +388,7 @@ export class Delegator {
   finish(uuid: string, attempt: number, nodeId: string, end: Finish): JobStatus {
     const { job, attempt: row } = this.current(uuid, attempt, nodeId);
     const { limits, store } = this.deps;
+    if (end.cause === "stopped") return this.handedBack(uuid, row, nodeId);
     const verdict = verdictFor({
       cause: end.cause,
       queue: row.queue,
@@ -427,6 +433,27 @@ export class Delegator {
     this.deps.scheduler.notify();
     void this.place();
     return verdict.status;
+  }
+
+  /**
+   * The peer is stopping and will not run (or finish) the job: it waits again at its old place
+   * and is placed at once, elsewhere (a stopping peer drains), without spending a retry.
+   */
+  private handedBack(uuid: string, row: AttemptRow, nodeId: string): JobStatus {
+    this.deps.store.requeueAttempt(
+      row.id,
+      `peer ${nodeId} stopped before the job ended; it runs again`,
+      "stopped",
+    );
+    this.earlierSteps.delete(uuid);
+    this.tally(nodeId, row.queue, -1);
+    this.deps.logger.info("delegated job handed back by its stopping peer", {
+      job: uuid,
+      attempt: row.number,
+    });
+    this.deps.scheduler.notify();
+    void this.place();
+    return JobStatus.PENDING;
   }
 
   /** A child job the delegated script asks for: created here, placed by the same rules as any job. */

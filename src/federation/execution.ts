@@ -103,11 +103,57 @@ export class Executions {
   /**
    * The daemon is stopping, its running jobs have ended or been killed: waits (at most
    * `timeoutMs`) for the outcomes of those that ended to reach their origins, which otherwise
-   * would wait out the lease and run again a job that had finished here.
+   * would wait out the lease and run again a job that had finished here. Every other job taken
+   * for a peer (killed at the end of the grace, never started, or its files still coming) will not
+   * run here: it is handed back, so its origin places it again now instead of after the lease.
    */
   async settle(timeoutMs: number): Promise<void> {
-    if (this.reporting.size === 0) return;
-    await Promise.race([Promise.allSettled([...this.reporting]), Bun.sleep(timeoutMs)]);
+    const handBacks = [...this.byKey.values()]
+      .filter((execution) => !this.endedHere(execution))
+      .map((execution) => this.handBack(execution, timeoutMs));
+    if (this.reporting.size === 0 && handBacks.length === 0) return;
+    await Promise.race([Promise.allSettled([...this.reporting, ...handBacks]), Bun.sleep(timeoutMs)]);
+  }
+
+  /** Its job ended here: its outcome is (or is about to be) on its way home. */
+  private endedHere(execution: Execution): boolean {
+    if (execution.ended) return true;
+    if (execution.localUuid === null) return false;
+    const status = this.deps.store.get(execution.localUuid)?.status;
+    return status !== undefined && isTerminal(status);
+  }
+
+  /**
+   * Tells the origin, once, that this attempt was stopped here (`stopped`: the job runs again, and
+   * no retry is spent). The local copy stays waiting and is cancelled at this daemon's next start.
+   */
+  private async handBack(execution: Execution, timeoutMs: number): Promise<void> {
+    execution.ended = true;
+    this.forget(execution);
+    const { offer } = execution;
+    const stopped: Finish = {
+      cause: "stopped",
+      exitCode: null,
+      signal: null,
+      peakRssKb: null,
+      error: null,
+      resultJson: null,
+      stepsJson: "[]",
+      progress: null,
+    };
+    try {
+      await this.deps.client.send(
+        this.originUrl(offer),
+        "POST",
+        `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/finish`,
+        stopped,
+        timeoutMs,
+      );
+      this.deps.logger.info("delegated job handed back: this node is stopping", { job: offer.uuid });
+    } catch (error) {
+      // Its origin is unreachable: the lease there runs out and the job is placed again then.
+      this.deps.logger.warn("could not hand a delegated job back", { job: offer.uuid, error: String(error) });
+    }
   }
 
   stop(): void {
@@ -211,6 +257,7 @@ export class Executions {
       });
     } catch (error) {
       stage.discard();
+      if (execution.ended) return; // handed back or dropped meanwhile: its origin knows
       logger.warn("a delegated job could not start", { job: offer.uuid, error: String(error) });
       await this.end(execution, {
         cause: "spawn",

@@ -259,6 +259,10 @@ export class Federation {
     if (this.stopped) return;
     this.timer = setTimeout(async () => {
       await this.advertise();
+      for (const nodeId of this.table.forgetGone()) {
+        this.delegator.forget(nodeId);
+        this.logger.info("peer forgotten: not heard from for 24 h", { node: nodeId });
+      }
       const jitter = 1 + (Math.random() * 0.2 - 0.1);
       this.schedule(this.settings.advertIntervalMs * jitter);
     }, delayMs);

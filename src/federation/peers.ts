@@ -40,6 +40,8 @@ const GONE_AFTER = 6;
 const MAX_DISCOVERED = 64;
 /** A discovered URL that refused our advert is not taken again for this long. */
 const REFUSED_HOLD_MS = 10 * 60_000;
+/** A peer not heard from for this long is forgotten (its entry, counts and metrics go). */
+export const FORGET_AFTER_MS = 24 * 3600_000;
 
 export class PeerTable {
   /** By node id once a peer has advertised; by URL for configured peers not heard from yet. */
@@ -121,6 +123,23 @@ export class PeerTable {
     this.unheard.delete(url);
     if (refused) this.refused.set(url, this.now() + REFUSED_HOLD_MS);
     return true;
+  }
+
+  /**
+   * Forgets the peers not heard from for FORGET_AFTER_MS: boxes of a fleet get retired or
+   * re-imaged (a new node id), and a daemon that runs for a year must neither list them nor keep
+   * them in memory forever. A PEERS entry stays a target by its URL, listed as not heard from.
+   * Returns the node ids forgotten.
+   */
+  forgetGone(): string[] {
+    const forgotten: string[] = [];
+    for (const [nodeId, peer] of this.byNode) {
+      if (peer.lastSeen === null || this.now() - peer.lastSeen < FORGET_AFTER_MS) continue;
+      this.byNode.delete(nodeId);
+      forgotten.push(nodeId);
+      if (this.configured.includes(peer.url)) this.unheard.set(peer.url, emptyPeer(peer.url));
+    }
+    return forgotten;
   }
 
   get(nodeId: string): Peer | undefined {

@@ -3,7 +3,7 @@
 // environment, and is limited, cancelled and killed as a cold one; the server's death loses no
 // job, and the daemon's death leaves nothing behind. Real daemons, real python3.
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { listProcesses } from "../src/runner/process-tree.ts";
 import { FROM_SOURCE } from "./helpers/cli.ts";
@@ -287,6 +287,36 @@ def main(pc, params):
     expect(second.result).not.toBe(server);
   });
 
+  test("a spare child waits ahead in its own session, off the control pipes; the next job runs in it; one killed while it waits costs no job; it goes with the server", async () => {
+    daemon = await startTestDaemon({ SLOTS: "cpu:1", WARM_IDLE: "2" });
+    const job = "import os\n\ndef main(pc, params):\n    return [os.getpid(), os.getppid()]\n";
+    const first = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
+    const server = first[1]!;
+    const childrenOfServer = () =>
+      listProcesses()
+        .filter((p) => p.state !== "Z" && statField(p.pid, 1) === server)
+        .map((p) => p.pid);
+    // After a job's end the server forks a spare: its only child now.
+    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
+    const spare = childrenOfServer()[0]!;
+    expect(statField(spare, 3)).toBe(spare); // leads its own session (and group) already
+    for (const fd of [0, 1]) expect(readlinkSync(`/proc/${spare}/fd/${fd}`)).toBe("/dev/null");
+    const second = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
+    expect(second).toEqual([spare, server]); // the job ran in the spare
+    // A spare killed while it waits: the next job is forked for it, and a spare follows its end.
+    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
+    const killed = childrenOfServer()[0]!;
+    process.kill(killed, "SIGKILL");
+    expect(await eventually(() => !childrenOfServer().includes(killed), 5000)).toBe(true);
+    const third = (await daemon.waitFor(await submit(daemon, job))) as Details;
+    expect(third.status).toBe("SUCCESS");
+    expect((third.result as number[])[0]).not.toBe(killed);
+    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
+    const last = childrenOfServer()[0]!;
+    // Retired after WARM_IDLE: the server and its spare are gone.
+    expect(await eventually(() => isGone(server) && isGone(last), 8000)).toBe(true);
+  });
+
   test("WARM_CHILDREN=false: Python jobs start cold, as children of the daemon", async () => {
     daemon = await startTestDaemon({ WARM_CHILDREN: "false" });
     const d = (await daemon.waitFor(
@@ -306,10 +336,15 @@ describe("the fork server never outlives its daemon", () => {
     const pids = await pidsOf(dataDir, uuid);
     expect(forkServersOf(dataDir)).toEqual([pids.parent]);
     expect(statField(pids.script, 3)).toBe(pids.script); // its own session
+    // Every child of the server: the job, and a spare if one waits.
+    const serverChildren = listProcesses()
+      .filter((p) => statField(p.pid, 1) === pids.parent)
+      .map((p) => p.pid);
     serve.proc.kill("SIGKILL");
     await serve.proc.exited;
     const killedAt = Date.now();
-    const gone = () => isGone(pids.parent) && isGone(pids.script) && isGone(pids.grandchild);
+    const gone = () =>
+      isGone(pids.parent) && isGone(pids.script) && isGone(pids.grandchild) && serverChildren.every(isGone);
     expect(await eventually(gone, 3000, 10)).toBe(true);
     const took = Date.now() - killedAt;
     console.log(`fork server, its job and the job's subprocess gone ${took} ms after the daemon died`);

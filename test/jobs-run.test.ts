@@ -101,6 +101,18 @@ describe("a custom TypeScript script", () => {
     expect(done.error).toBeNull();
     expect(done.result).toEqual({ runs: 1, late: "set after the await", x: 1 });
   });
+
+  test("a script whose top level throws after an await fails with its own error", async () => {
+    const source = `
+      await Bun.sleep(20);
+      throw new RangeError("the top level failed late");
+      export function main() { return "never"; }`;
+    const res = await d.submit({ script: scriptFile(source) });
+    const done = await d.waitFor(((await res.json()) as { uuid: string }).uuid);
+    expect(done.status).toBe("FAILURE");
+    expect(done.error).toContain("RangeError: the top level failed late");
+    expect(done.error).not.toContain("require() async module");
+  });
 });
 
 describe("config.compute_only", () => {

@@ -447,6 +447,8 @@ export class Delegator {
     );
     this.earlierSteps.delete(uuid);
     this.tally(nodeId, row.queue, -1);
+    // Not offered to it again (its draining advert may not have come here): until its next advert.
+    this.refused.add(peerQueue(nodeId, row.queue));
     this.deps.logger.info("delegated job handed back by its stopping peer", {
       job: uuid,
       attempt: row.number,

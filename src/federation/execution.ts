@@ -129,6 +129,8 @@ export class Executions {
    */
   private async handBack(execution: Execution, timeoutMs: number): Promise<void> {
     execution.ended = true;
+    // The attempt's log so far (the kill note among it) goes home first, as with any outcome.
+    await this.forwardLogs(execution);
     this.forget(execution);
     const { offer } = execution;
     const stopped: Finish = {
@@ -142,14 +144,25 @@ export class Executions {
       progress: null,
     };
     try {
-      await this.deps.client.send(
+      const res = await this.deps.client.send(
         this.originUrl(offer),
         "POST",
         `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/finish`,
         stopped,
         timeoutMs,
       );
-      this.deps.logger.info("delegated job handed back: this node is stopping", { job: offer.uuid });
+      // 409: the origin had moved on already (cancelled, or the lease ran out): nothing to hand back.
+      if (res.ok || res.status === 409) {
+        this.deps.logger.info("delegated job handed back: this node is stopping", {
+          job: offer.uuid,
+          status: res.status,
+        });
+      } else {
+        this.deps.logger.warn("the origin refused a delegated job handed back", {
+          job: offer.uuid,
+          status: res.status,
+        });
+      }
     } catch (error) {
       // Its origin is unreachable: the lease there runs out and the job is placed again then.
       this.deps.logger.warn("could not hand a delegated job back", { job: offer.uuid, error: String(error) });
@@ -248,6 +261,7 @@ export class Executions {
         originNode: offer.origin.nodeId,
       });
       execution.localUuid = job.uuid;
+      if (execution.ended) return; // handed back while it was submitted: it stays waiting here
       this.byLocal.set(job.uuid, execution);
       logger.info("delegated job accepted", {
         job: offer.uuid,

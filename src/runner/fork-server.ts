@@ -7,16 +7,18 @@
 // Transport. A forked child is the server's child, not the daemon's, so it cannot be handed pipes
 // the way Bun.spawn hands a cold job its stdin and fd 3. The daemon serves a unix socket instead
 // (mode 0600, under <data>/runtime; each connection must first say its attempt's random token) and
-// the server connects one socket per job, before it forks, so the connection exists before the
-// child runs. The child makes that socket both its stdin (JobSpec, then replies) and its fd 3
-// (messages): the harness runs unchanged, and when the daemon dies the socket ends, which the
-// harness reads as it reads a cold job's stdin ending: it kills its own group. A socket (not named
+// the server connects one socket per job before the job's child gets it (forked for the order, or
+// the spare the server forked ahead, which receives it as a passed fd), so the connection exists
+// before the child runs. The child makes that socket both its stdin (JobSpec, then replies) and
+// its fd 3 (messages): the harness runs unchanged, and when the daemon dies the socket ends, which
+// the harness reads as it reads a cold job's stdin ending: it kills its own group. A socket (not named
 // pipes) because it is one object per job both ways, its end is seen by both sides whoever dies,
 // and nothing is left to clean up per job.
 //
 // Control. The server reads fork orders on its stdin and reports on its stdout: each child's pid
-// (written by the child once it leads its own group), and each child's wait status (the server
-// is the children's parent and reaps them). The server's stdin ending (a retire, a stop, or the
+// (once it leads its own group: written by the child, or by the server for a spare, which led
+// its group before it took the order), and each child's wait status (the server is the
+// children's parent and reaps them). The server's stdin ending (a retire, a stop, or the
 // daemon's death) makes it kill its children and exit. If the server dies, its running jobs are
 // killed (their exit status can no longer be known) and the next job starts a new server.
 // Whenever the server cannot fork a job, the job starts cold: no job is lost to the fork server.

@@ -162,19 +162,22 @@ def fork_job(order, socket_path, wakeup_fds, children, spare):
         return
     try:
         pid = spare.hand(order, sock)
-        if pid is None:
+        handed = pid is not None
+        if not handed:
             pid = os.fork()
             if pid == 0:
                 become_job(order, sock.detach(), wakeup_fds)
-        else:
-            # The spare leads its own group already: the daemon may kill it from now on.
-            send({"t": "forked", "id": order["id"], "pid": pid})
     except OSError as error:
         send({"t": "fork-failed", "id": order["id"], "error": str(error)[:500]})
         return
     finally:
         sock.close()
+    # A child of the server from now on: reaped and reported, and killed with the server.
     children[pid] = order["id"]
+    if handed:
+        # It leads its own group already: the daemon may kill it from now on. (A child forked for
+        # the order says so itself once it does.)
+        send({"t": "forked", "id": order["id"], "pid": pid})
 
 
 class Spare:
@@ -241,9 +244,14 @@ class Spare:
             self.pid = self.sock = None
 
     def close(self):
+        """Kills and reaps the waiting spare, if any (the server is ending)."""
         if self.pid is not None:
             kill_quietly(self.pid)
             self.sock.close()
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
             self.pid = self.sock = None
 
 
@@ -257,14 +265,19 @@ def wait_as_spare(sock, wakeup_fds):
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
-        sock.send(READY)  # only now may the server give out this pid: its group exists
+        try:
+            sock.send(READY)  # only now may the server give out this pid: its group exists
+        except OSError:
+            harness._exit(0)  # the server retired this spare before it was ready: no job, no noise
         fds = array.array("i")
         data, ancillary, _, _ = sock.recvmsg(1 << 20, socket.CMSG_SPACE(fds.itemsize))
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-        if not data or len(fds) != 1:
+        if not data:
             harness._exit(0)  # the server retired this spare (or is gone): no job
+        if len(fds) != 1:
+            raise OSError("the order came without the job's socket")
         sock.close()
         code = take_job(json.loads(data.decode("utf-8")), fds[0])
     except BaseException as error:  # noqa: B902 - the child must never return into the server's loop

@@ -251,6 +251,27 @@ export async function main(ctx, params) {
   return { slot: process.env.PIXYZ_SLOT, queue: ctx.queue };
 }`;
 
+/**
+ * Submits the TS `script` to `origin` and waits until it runs on `peer` itself (not only claimed
+ * at the origin while the peer pulls its files); its uuid.
+ */
+async function runningOnPeer(origin: TestDaemon, peer: TestDaemon, script: string): Promise<string> {
+  const res = await origin.submit({ script: new File([script], "j.ts") });
+  const { uuid } = (await res.json()) as { uuid: string };
+  const running = async () => {
+    const { queues } = (await (await peer.api("/queues")).json()) as { queues: { running: number }[] };
+    return queues.some((q) => q.running > 0);
+  };
+  expect(await eventuallyAsync(running, 10000)).toBe(true);
+  return uuid;
+}
+
+/** Stops a peer (2 s of grace, as every test daemon) for good. */
+async function stopPeer(peer: TestDaemon): Promise<void> {
+  await peer.close();
+  daemons.splice(daemons.indexOf(peer), 1);
+}
+
 interface Details {
   status: string;
   result: unknown;
@@ -302,16 +323,8 @@ export async function main() {
   await Bun.sleep(800);
   return "finished during the stop";
 }`;
-    const uuid = ((await (await a.submit({ script: new File([job], "j.ts") })).json()) as { uuid: string })
-      .uuid;
-    // Running on B itself (not only claimed at A while B pulls its files).
-    const runningOnB = async () => {
-      const { queues } = (await (await b.api("/queues")).json()) as { queues: { running: number }[] };
-      return queues.some((q) => q.running > 0);
-    };
-    expect(await eventuallyAsync(runningOnB, 10000)).toBe(true);
-    await b.close(); // a stop with 2 s of grace: the job ends in it
-    daemons.splice(daemons.indexOf(b), 1);
+    const uuid = await runningOnPeer(a, b, job);
+    await stopPeer(b); // a stop with 2 s of grace: the job ends in it
     // B is gone and A never stands in for gpu: only B's report can end the job.
     const done = (await a.waitFor(uuid, undefined, 10000)) as unknown as Details;
     expect(done.status).toBe("SUCCESS");
@@ -328,16 +341,9 @@ export async function main() {
   if (process.env.PIXYZ_NODE !== ${JSON.stringify(origin)}) await Bun.sleep(60000);
   return "ran again at the origin";
 }`;
-    const uuid = ((await (await a.submit({ script: new File([job], "j.ts") })).json()) as { uuid: string })
-      .uuid;
-    const runningOnB = async () => {
-      const { queues } = (await (await b.api("/queues")).json()) as { queues: { running: number }[] };
-      return queues.some((q) => q.running > 0);
-    };
-    expect(await eventuallyAsync(runningOnB, 10000)).toBe(true);
+    const uuid = await runningOnPeer(a, b, job);
     const stoppedAt = Date.now();
-    await b.close(); // 2 s of grace, then the job is killed
-    daemons.splice(daemons.indexOf(b), 1);
+    await stopPeer(b); // 2 s of grace, then the job is killed
     const done = (await a.waitFor(uuid, undefined, 20000)) as unknown as Details;
     expect(done.status).toBe("SUCCESS");
     expect(done.result).toBe("ran again at the origin");

@@ -31,8 +31,8 @@ function fileUrl(path: string): string {
 }
 
 /**
- * The script's module. require() first: in Bun it loads an ES module synchronously, and a job child
- * spent about 5 ms more of its start in import()'s asynchronous loader. A script with a top-level
+ * The script's module. require() first: in Bun it loads an ES module synchronously, and a no-op job
+ * child spent about 2 ms more CPU in import()'s asynchronous loader. A script with a top-level
  * await that really waits cannot be required: Bun then says so (its evaluation has begun and goes
  * on), and import() takes over the same evaluation, so the script's top level still runs once.
  */

@@ -515,6 +515,39 @@ describe.skipIf(!haveChromium)("dashboard in Chromium", () => {
     await shot(page, "03-job-success");
   }, 60_000);
 
+  test("a job that ends while its page is still reading it shows its end, not the state that read saw", async () => {
+    const { uuid } = (await (await d.submit({ process: "report" })).json()) as { uuid: string };
+    const details = `**/jobs/${uuid}/details`;
+    let stale = "";
+    const held = Promise.withResolvers<void>();
+    // The page's first read sees the job unfinished, and its answer comes only after the job's
+    // end (and the end's live event) has reached the page.
+    await page.route(
+      details,
+      async (route) => {
+        try {
+          const response = await route.fetch();
+          const body = await response.text();
+          stale = (JSON.parse(body) as { status: string }).status;
+          await d.waitFor(uuid);
+          await Bun.sleep(500);
+          await route.fulfill({ response, body });
+        } finally {
+          held.resolve();
+        }
+      },
+      { times: 1 },
+    );
+    try {
+      await page.goto(`${d.url}/ui/jobs/${uuid}`);
+      await held.promise;
+      await page.locator('.page-header [data-status="SUCCESS"]').waitFor({ timeout: 10_000 });
+      expect(["PENDING", "STARTED"]).toContain(stale);
+    } finally {
+      await page.unroute(details);
+    }
+  }, 30_000);
+
   test("a long job: the queues page shows it in its slot; cancelled from its page", async () => {
     const submitted = (await (
       await api("/jobs", {

@@ -234,13 +234,18 @@ export function JobPage({ uuid }: { uuid: string }) {
   const now = useNow();
   const retryOf = route.query.get("retry_of");
   const followUps = useRef(0);
+  const reads = useRef(0);
 
   const load = async () => {
+    // Only the latest read counts: an earlier one can answer later with an older state.
+    const read = ++reads.current;
     try {
-      setJob(await getJson<JobDetails>(`/jobs/${uuid}/details`));
+      const details = await getJson<JobDetails>(`/jobs/${uuid}/details`);
+      if (read !== reads.current) return;
+      setJob(details);
       setError(null);
     } catch (err) {
-      setError(err);
+      if (read === reads.current) setError(err);
     }
   };
   useEffect(() => {
@@ -267,7 +272,10 @@ export function JobPage({ uuid }: { uuid: string }) {
     return () => clearTimeout(t);
   }, [attemptOpen, job]);
   useLive((event) => {
-    if (event.job !== uuid || !job) return;
+    if (event.job !== uuid) return;
+    // Still being read: that read may predate this event (a job that ended while its page
+    // opened would show its old state for good). Read it again.
+    if (!job) return refresh();
     if (event.type === "progress") {
       setJob({ ...job, progress: event.progress, steps: event.steps });
     } else {

@@ -166,7 +166,8 @@ export function JobsPage() {
 
   const refresh = useThrottled(load, 1000);
   useLive((event) => {
-    if (!data) return;
+    // Still being read: that read may predate this event. Read the list again.
+    if (!data) return refresh();
     if (event.type === "progress") {
       if (!data.jobs.some((j) => j.uuid === event.job)) return;
       setData({

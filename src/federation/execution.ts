@@ -133,22 +133,12 @@ export class Executions {
     await this.forwardLogs(execution);
     this.forget(execution);
     const { offer } = execution;
-    const stopped: Finish = {
-      cause: "stopped",
-      exitCode: null,
-      signal: null,
-      peakRssKb: null,
-      error: null,
-      resultJson: null,
-      stepsJson: "[]",
-      progress: null,
-    };
     try {
       const res = await this.deps.client.send(
         this.originUrl(offer),
         "POST",
-        `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/finish`,
-        stopped,
+        attemptPath(offer, "finish"),
+        withoutRun("stopped", null),
         timeoutMs,
       );
       // 409: the origin had moved on already (cancelled, or the lease ran out): nothing to hand back.
@@ -273,16 +263,13 @@ export class Executions {
       stage.discard();
       if (execution.ended) return; // handed back or dropped meanwhile: its origin knows
       logger.warn("a delegated job could not start", { job: offer.uuid, error: String(error) });
-      await this.end(execution, {
-        cause: "spawn",
-        exitCode: null,
-        signal: null,
-        peakRssKb: null,
-        error: `The job could not start on peer ${this.deps.nodeId}: ${(error as Error).message}`,
-        resultJson: null,
-        stepsJson: "[]",
-        progress: null,
-      });
+      await this.end(
+        execution,
+        withoutRun(
+          "spawn",
+          `The job could not start on peer ${this.deps.nodeId}: ${(error as Error).message}`,
+        ),
+      );
     }
   }
 
@@ -327,12 +314,7 @@ export class Executions {
   private async report(execution: Execution, what: string, body: unknown): Promise<boolean> {
     const { offer } = execution;
     try {
-      const res = await this.deps.client.send(
-        this.originUrl(offer),
-        "POST",
-        `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
-        body,
-      );
+      const res = await this.deps.client.send(this.originUrl(offer), "POST", attemptPath(offer, what), body);
       if (res.status === 409) {
         this.drop(execution, "the origin moved on (409)");
         return false;
@@ -373,12 +355,7 @@ export class Executions {
           const n = readSync(fd, chunk, 0, LOG_CHUNK, e.logOffset);
           if (n <= 0) break;
           const res = await this.deps.client
-            .sendBytes(
-              this.originUrl(e.offer),
-              "POST",
-              `/federation/jobs/${e.offer.uuid}/attempts/${e.offer.attempt}/log`,
-              chunk.subarray(0, n),
-            )
+            .sendBytes(this.originUrl(e.offer), "POST", attemptPath(e.offer, "log"), chunk.subarray(0, n))
             .catch(() => null);
           if (!res?.ok) break;
           e.logOffset += n;
@@ -405,7 +382,7 @@ export class Executions {
           const res = await this.untilReachable(execution, () =>
             this.deps.client.sendFile(
               this.originUrl(offer),
-              `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/outputs/${file.path}`,
+              attemptPath(offer, `outputs/${file.path}`),
               `${this.deps.folders.outputsDir(job.uuid)}/${file.path}`,
               file.sha256,
             ),
@@ -438,13 +415,7 @@ export class Executions {
     const { offer } = execution;
     try {
       await this.untilReachable(execution, () =>
-        this.deps.client.send(
-          this.originUrl(offer),
-          "POST",
-          `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/finish`,
-          finish,
-          30_000,
-        ),
+        this.deps.client.send(this.originUrl(offer), "POST", attemptPath(offer, "finish"), finish, 30_000),
       );
     } catch (error) {
       this.deps.logger.warn("a delegated job's outcome never reached its origin", {
@@ -516,7 +487,7 @@ export class Executions {
     const res = await this.deps.client.send(
       this.originUrl(offer),
       "POST",
-      `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`,
+      attemptPath(offer, what),
       body,
       30_000,
     );
@@ -555,6 +526,25 @@ export class Executions {
     this.byKey.delete(execution.key);
     if (execution.localUuid) this.byLocal.delete(execution.localUuid);
   }
+}
+
+/** The origin's route for one of an attempt's reports (`finish`, `log`, `outputs/<path>`, ...). */
+function attemptPath(offer: Offer, what: string): string {
+  return `/federation/jobs/${offer.uuid}/attempts/${offer.attempt}/${what}`;
+}
+
+/** The end of an attempt whose job did not run here (it could not start, or was handed back). */
+function withoutRun(cause: "spawn" | "stopped", error: string | null): Finish {
+  return {
+    cause,
+    exitCode: null,
+    signal: null,
+    peakRssKb: null,
+    error,
+    resultJson: null,
+    stepsJson: "[]",
+    progress: null,
+  };
 }
 
 /**

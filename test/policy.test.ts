@@ -22,6 +22,7 @@ const ALL: AttemptCause[] = [
   "log",
   "revoked",
   "spawn",
+  "disk",
   "stopped",
 ];
 
@@ -40,9 +41,10 @@ describe("verdictFor", () => {
       log: "FAILURE", // a runaway log is the script's doing: not retried
       revoked: "REVOKED",
       spawn: "RETRY",
+      disk: "RETRY", // its outputs could not be fsynced: the machine's failure, not the script's
       stopped: "PENDING", // the daemon's stop: it runs again, and it is not counted as lost
     });
-    expect([...INFRASTRUCTURE_CAUSES].sort()).toEqual(["exit", "memory", "signal", "spawn", "timeout"]);
+    expect([...INFRASTRUCTURE_CAUSES].sort()).toEqual(["disk", "exit", "memory", "signal", "spawn", "timeout"]);
   });
 
   test("an infrastructure failure on cpu or gpu escalates to gpuhigh with the retry time limit", () => {

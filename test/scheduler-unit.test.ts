@@ -13,6 +13,7 @@ import type { RunningChild, RunRequest, RunResult } from "../src/runner/runner.t
 import { Scheduler } from "../src/scheduler/scheduler.ts";
 import type { Slot } from "../src/scheduler/slots.ts";
 import type { ChildMessage, Reply } from "../src/sdk/protocol.ts";
+import { syncTree } from "../src/storage/fsync.ts";
 import { openDatabase } from "../src/store/db.ts";
 import { JobStore } from "../src/store/job-store.ts";
 import { jobValues } from "./helpers/job-values.ts";
@@ -87,6 +88,7 @@ function setup(slots: Slot[]) {
       inputsDir: (uuid) => `/nonexistent/${uuid}/inputs`,
       outputsDir: (uuid) => `/nonexistent/${uuid}/outputs`,
       logFile: (uuid) => `/nonexistent/${uuid}/job.log`,
+      syncOutputs: (uuid) => syncTree(`/nonexistent/${uuid}/outputs`),
     },
     scriptOf: () => "/nonexistent/job.ts",
     runAttempt: (request) => {

@@ -142,6 +142,8 @@ class RunFolders extends JobFolders {
   override logFile(): string {
     return this.log;
   }
+  /** The user's own folder, written as any command-line tool writes its files: no fsyncs. */
+  override async syncOutputs(): Promise<void> {}
 }
 
 export async function run(argv: string[]): Promise<number> {

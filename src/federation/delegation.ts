@@ -384,8 +384,22 @@ export class Delegator {
     return size;
   }
 
-  /** The attempt's end: the origin's policy decides what it means (a retry may go elsewhere). */
-  finish(uuid: string, attempt: number, nodeId: string, end: Finish): JobStatus {
+  /**
+   * The attempt's end: the origin's policy decides what it means (a retry may go elsewhere). A
+   * success stands once the outputs received here are on disk, as a local job's (storage/fsync.ts).
+   */
+  async finish(uuid: string, attempt: number, nodeId: string, ended: Finish): Promise<JobStatus> {
+    this.current(uuid, attempt, nodeId);
+    let end = ended;
+    if (end.cause === "success") {
+      try {
+        await this.deps.folders.syncOutputs(uuid);
+      } catch (error) {
+        const message = `The job's outputs could not be written to disk: ${(error as Error).message}`;
+        end = { ...end, cause: "disk", resultJson: null, error: message };
+      }
+    }
+    // Asked again: the lease may have run out while the disk flushed.
     const { job, attempt: row } = this.current(uuid, attempt, nodeId);
     const { limits, store } = this.deps;
     if (end.cause === "stopped") return this.handedBack(uuid, row, nodeId);

@@ -7,7 +7,10 @@
 // and final at once. Retries are bounded (MAX_RETRIES, 1 as the original).
 import { JobStatus } from "./states.ts";
 
-/** How an attempt's process ended, as the runner saw it (runner/runner.ts classifies). */
+/**
+ * How an attempt's process ended, as the runner saw it (runner/runner.ts classifies), or `disk`: it
+ * succeeded but its outputs could not be fsynced (the scheduler's check before storing SUCCESS).
+ */
 export type ExitCause =
   | "success"
   | "exception"
@@ -18,6 +21,7 @@ export type ExitCause =
   | "log"
   | "revoked"
   | "spawn"
+  | "disk"
   | "stopped";
 
 /**
@@ -34,6 +38,7 @@ export const INFRASTRUCTURE_CAUSES: ReadonlySet<AttemptCause> = new Set([
   "timeout",
   "memory",
   "spawn",
+  "disk",
 ]);
 
 /** Queues whose infrastructure failures escalate. */

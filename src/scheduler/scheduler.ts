@@ -110,7 +110,7 @@ export type SchedulerStore = Pick<
 >;
 
 /** Where a job's files are (storage/job-folders.ts JobFolders). */
-export type JobPaths = Pick<JobFolders, "dir" | "inputsDir" | "outputsDir" | "logFile">;
+export type JobPaths = Pick<JobFolders, "dir" | "inputsDir" | "outputsDir" | "logFile" | "syncOutputs">;
 
 /** Starts one attempt's process (runner/runner.ts runAttempt, bound to the runtime). */
 export type AttemptRunner = (request: RunRequest) => RunningChild;
@@ -482,8 +482,9 @@ export class Scheduler {
    * (1 s, doubling to 30 s) with the slot still held, so the slots and the store never disagree.
    * Only a shutdown gives up: the job stays STARTED and the next start runs it again.
    */
-  private async finish(running: Running, result: RunResult): Promise<void> {
+  private async finish(running: Running, ended: RunResult): Promise<void> {
     if (running.flushTimer) clearTimeout(running.flushTimer);
+    const result = await this.withDurableOutputs(running, ended);
     for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, 30000)) {
       try {
         this.recordOrFail(running, result);
@@ -510,6 +511,26 @@ export class Scheduler {
       }
     }
     this.release(running);
+  }
+
+  /**
+   * A success stands only once its outputs are on disk (paths.syncOutputs): the SUCCESS row must
+   * never reach the disk before the files it points to. A job a peer delegated here is synced by
+   * its origin, which receives the files; an interrupted one is not a success yet.
+   */
+  private async withDurableOutputs(running: Running, result: RunResult): Promise<RunResult> {
+    if (result.cause !== "success" || this.interrupting || this.isForeign(running.job)) return result;
+    try {
+      await this.deps.paths.syncOutputs(running.job.uuid);
+      return result;
+    } catch (error) {
+      return {
+        ...result,
+        cause: "disk",
+        result: undefined,
+        error: `The job's outputs could not be written to disk: ${(error as Error).message}`,
+      };
+    }
   }
 
   /**

@@ -27,7 +27,7 @@ import { formatBytes } from "../text/bytes.ts";
 import { type ArchiveKind, archiveKind } from "./archive-kind.ts";
 import { assertFreeSpace, writeFully } from "./disk.ts";
 import { StorageError } from "./errors.ts";
-import { syncDir } from "./job-folders.ts";
+import { syncDir } from "./fsync.ts";
 import { openZip, type ZipEntry, ZipFormatError } from "./zip-reader.ts";
 
 export { type ArchiveKind, archiveKind };

@@ -8,7 +8,7 @@ import type { Readable } from "node:stream";
 import busboy from "busboy";
 import { formatBytes } from "../text/bytes.ts";
 import { invalidInput, StorageError } from "./errors.ts";
-import { fsyncAsync, syncDirAsync } from "./job-folders.ts";
+import { fsyncAsync, syncDirAsync } from "./fsync.ts";
 import { safeBaseName } from "./safe-path.ts";
 
 /** The most bytes one text field may hold (params and config are JSON texts). */

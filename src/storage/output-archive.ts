@@ -9,7 +9,7 @@ import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
 import { formatBytes } from "../text/bytes.ts";
 import { writeFully } from "./disk.ts";
 import { StorageError } from "./errors.ts";
-import { syncDir } from "./job-folders.ts";
+import { syncDir } from "./fsync.ts";
 
 /** Extensions of formats that are compressed already: deflating them again only costs time. */
 const STORED = new Set(

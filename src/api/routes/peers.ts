@@ -208,7 +208,9 @@ function registerSignedRoutes(app: OpenAPIHono, federation: Federation): void {
   });
   app.post("/federation/jobs/:uuid/attempts/:n/finish", async (c) => {
     const end = (await c.req.json()) as Finish;
-    return fenced(c, () => ({ status: delegator.finish(c.req.param("uuid"), attemptOf(c), peerOf(c), end) }));
+    return fenced(c, async () => ({
+      status: await delegator.finish(c.req.param("uuid"), attemptOf(c), peerOf(c), end),
+    }));
   });
 
   app.post("/federation/advert", async (c) => {

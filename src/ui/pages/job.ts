@@ -33,6 +33,7 @@ const CAUSES: Record<string, string> = {
   log: "log over its limit",
   revoked: "cancelled",
   spawn: "could not start",
+  disk: "outputs not written to disk",
   stopped: "stopped with the daemon",
   lost: "lost in a daemon crash",
 };

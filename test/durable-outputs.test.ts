@@ -1,0 +1,114 @@
+// A power loss right after a job's SUCCESS: the outputs it points to must be on disk too. The
+// daemon's data folder is an ext4 file system on a loop-mounted image (in a private mount
+// namespace); copying the image file takes exactly what reached the "disk" (what the file system
+// wrote to its device), not what still waits in the page cache: the copy is the disk as a power
+// loss would leave it. Needs root, unshare(1), losetup-backed mounts and mkfs.ext4: skipped with a
+// printed reason otherwise.
+
+import { Database } from "bun:sqlite";
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { syncTree } from "../src/storage/fsync.ts";
+import { FROM_SOURCE } from "./helpers/cli.ts";
+import { scriptFile, tempDir } from "./helpers/daemon.ts";
+import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const canLoopMount =
+  process.getuid?.() === 0 &&
+  Bun.which("unshare") !== null &&
+  Bun.which("mkfs.ext4") !== null &&
+  existsSync("/dev/loop-control");
+if (!canLoopMount) {
+  console.log("durable-outputs tests skipped: they need root, unshare(1), mkfs.ext4 and loop devices");
+}
+
+const OUTPUT_BYTES = 256 * 1024;
+const WRITE_AND_RETURN = `import { writeFileSync } from "node:fs";
+export async function main(ctx) {
+  writeFileSync(ctx.outputDir("result.bin"), new Uint8Array(${OUTPUT_BYTES}).fill(42));
+  return "written";
+}`;
+const SLEEP = "export async function main() { await Bun.sleep(120_000); }";
+
+const processes: ServeProcess[] = [];
+const folders: string[] = [];
+afterEach(() => {
+  for (const p of processes.splice(0)) p.proc.kill("SIGKILL");
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function sh(script: string): void {
+  const run = Bun.spawnSync(["bash", "-c", script], { stderr: "pipe" });
+  if (run.exitCode !== 0) throw new Error(`${script}: ${run.stderr.toString()}`);
+}
+
+describe.skipIf(!canLoopMount)("a power loss after SUCCESS", () => {
+  test("a job found SUCCESS on the disk as the power loss left it has its outputs whole", async () => {
+    const work = tempDir();
+    folders.push(work);
+    const image = join(work, "disk.img");
+    const dataDir = join(work, "data");
+    sh(`truncate -s 96M "${image}" && mkfs.ext4 -q "${image}"`);
+    const daemon = await startServeProcess(
+      [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "bash",
+        "-c",
+        `mkdir -p "${dataDir}" && mount -o loop "${image}" "${dataDir}" && exec "$@"`,
+        "bash",
+        ...FROM_SOURCE,
+      ],
+      { dataDir, cwd: ROOT, env: { SLOTS: "cpu:1", MIN_FREE_DISK: "4MiB" } },
+    );
+    processes.push(daemon);
+
+    const job = (
+      (await (await daemon.submit({ script: scriptFile(WRITE_AND_RETURN) })).json()) as { uuid: string }
+    ).uuid;
+    expect((await daemon.waitFor(job, undefined, 30000)).status).toBe("SUCCESS");
+    // The next submission's commit is fsynced (a 200 means on disk): it takes the whole WAL, the
+    // first job's SUCCESS row with it, to the disk. Its job then sleeps and writes nothing more.
+    const next = ((await (await daemon.submit({ script: scriptFile(SLEEP) })).json()) as { uuid: string })
+      .uuid;
+    await daemon.waitFor(next, ["STARTED"], 30000);
+    await Bun.sleep(500);
+
+    // The power loss: the disk as it is now, mounted elsewhere (the journal replays there).
+    const copy = join(work, "after-power-loss.img");
+    const seen = join(work, "seen");
+    const found = join(work, "found");
+    sh(`cp --sparse=always "${image}" "${copy}" && mkdir -p "${seen}" "${found}"`);
+    sh(
+      `unshare --mount --propagation private bash -c 'mount -o loop "${copy}" "${seen}" && ` +
+        `cp "${seen}"/jobs.sqlite* "${found}"/ && ` +
+        `{ cp "${seen}/jobs/${job}/outputs/result.bin" "${found}/" 2>/dev/null || true; }'`,
+    );
+    const db = new Database(join(found, "jobs.sqlite"));
+    const row = db.query("SELECT status FROM jobs WHERE uuid = ?").get(job) as { status: string } | null;
+    db.close();
+    expect(row?.status).toBe("SUCCESS");
+    const output = join(found, "result.bin");
+    expect(existsSync(output) ? statSync(output).size : "missing").toBe(OUTPUT_BYTES);
+    expect(readFileSync(output).every((byte) => byte === 42)).toBe(true);
+  }, 60000);
+});
+
+describe("syncTree", () => {
+  test("syncs a tree of files and folders; links, FIFOs and a missing root are left alone", async () => {
+    const root = tempDir();
+    folders.push(root);
+    sh(
+      `cd "${root}" && mkdir -p a/b empty && echo x > a/b/f && echo y > top && ` +
+        `ln -s /etc/hostname link && mkfifo pipe`,
+    );
+    // A FIFO opened for reading would block until a writer came: the call would not return.
+    await syncTree(root);
+    await syncTree(join(root, "missing"));
+    expect(readFileSync(join(root, "a/b/f"), "utf8")).toBe("x\n");
+  });
+});

@@ -317,6 +317,39 @@ def main(pc, params):
     expect(await eventually(() => isGone(server) && isGone(last), 8000)).toBe(true);
   });
 
+  test("an order too large to hand to the spare (its environment past the socket's message limit) is forked for itself, whole", async () => {
+    // A job's variables ride in its order; three of 100 KB pass exec's limits (128 KiB a string)
+    // but not one message on the spare's socket (the send buffer, 208 KiB here): EMSGSIZE.
+    const big = ["USER", "LOGNAME", "SHELL"] as const;
+    const saved = big.map((key) => process.env[key]);
+    for (const key of big) process.env[key] = key[0]!.repeat(100_000);
+    try {
+      daemon = await startTestDaemon({ SLOTS: "cpu:1" });
+      const job =
+        "import os\n\ndef main(pc, params):\n" +
+        '    return [os.getpid(), os.getppid(), len(os.environ["USER"]), len(os.environ["SHELL"])]\n';
+      const first = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
+      const server = first[1]!;
+      const childrenOfServer = () =>
+        listProcesses()
+          .filter((p) => p.state !== "Z" && statField(p.pid, 1) === server)
+          .map((p) => p.pid);
+      expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
+      const spare = childrenOfServer()[0]!;
+      const second = (await daemon.waitFor(await submit(daemon, job))) as Details;
+      expect(second.status).toBe("SUCCESS");
+      const [pid, parent, user, shell] = second.result as number[];
+      expect([parent, user, shell]).toEqual([server, 100_000, 100_000]);
+      expect(pid).not.toBe(spare); // the spare could not take it: killed, and a child forked
+      expect(await eventually(() => isGone(spare), 5000)).toBe(true);
+    } finally {
+      big.forEach((key, i) => {
+        if (saved[i] === undefined) delete process.env[key];
+        else process.env[key] = saved[i];
+      });
+    }
+  });
+
   test("WARM_CHILDREN=false: Python jobs start cold, as children of the daemon", async () => {
     daemon = await startTestDaemon({ WARM_CHILDREN: "false" });
     const d = (await daemon.waitFor(

@@ -44,7 +44,14 @@ describe("verdictFor", () => {
       disk: "RETRY", // its outputs could not be fsynced: the machine's failure, not the script's
       stopped: "PENDING", // the daemon's stop: it runs again, and it is not counted as lost
     });
-    expect([...INFRASTRUCTURE_CAUSES].sort()).toEqual(["disk", "exit", "memory", "signal", "spawn", "timeout"]);
+    expect([...INFRASTRUCTURE_CAUSES].sort()).toEqual([
+      "disk",
+      "exit",
+      "memory",
+      "signal",
+      "spawn",
+      "timeout",
+    ]);
   });
 
   test("an infrastructure failure on cpu or gpu escalates to gpuhigh with the retry time limit", () => {

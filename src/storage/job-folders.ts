@@ -5,15 +5,7 @@
 //   <uuid>/archives/<uuid>.zip  the zip of the outputs, built on request
 //   <uuid>/job.log         the child's stdout and stderr, all attempts
 // New jobs are assembled under .staging/<uuid> and renamed into place once validated and synced.
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { syncDir, syncDirAsync, syncTree } from "./fsync.ts";
 import { isOwnFile } from "./safe-path.ts";

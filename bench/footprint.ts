@@ -9,8 +9,9 @@
 // --source runs the daemon from src/ even when dist/pixyz-scheduler exists; --settle: seconds
 // between the daemon answering /health and the first reading; --warm-idle: the daemon's WARM_IDLE;
 // --idle: seconds from the end of the load to the last reading; --env: a variable for the daemon
-// (repeatable: a setting of the systemd unit such as BUN_JSC_useFTLJIT=0). The daemon's CPU per
-// job over the load (all its threads) shows what a memory setting costs the hot path. Each reading lists VmRSS with its
+// (repeatable: a setting of the systemd unit such as BUN_JSC_useFTLJIT=0). The CPU per job over
+// the load, of the daemon (all its threads: what a memory setting costs the hot path), of the job
+// processes it reaped, and of the whole machine, shows where a job's time goes. Each reading lists VmRSS with its
 // anonymous and file-backed parts (RssAnon, RssFile: the latter are pages of the executable, which
 // the kernel can drop under pressure) and VmHWM, the peak so far. The targets are in
 // docs/performance.md. Nothing here asserts: it reports.
@@ -18,7 +19,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { client, footprintKb, loadavg, NOOP_JOB, processesWithEnv, startDaemon, usesBinary } from "./lib.ts";
+import {
+  busyTicks,
+  client,
+  footprintKb,
+  loadavg,
+  NOOP_JOB,
+  processesWithEnv,
+  startDaemon,
+  usesBinary,
+} from "./lib.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -50,10 +60,18 @@ function status(pid: number) {
   return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile"), hwm: field("VmHWM") };
 }
 
-/** CPU time of one process so far, all its threads (utime + stime), in ms. */
-function cpuMs(pid: number): number {
+/**
+ * CPU time so far, in ms: one process's (all its threads: utime + stime), its reaped children's
+ * (cutime + cstime: for the daemon, its TS jobs' processes), and the whole machine's busy time.
+ */
+function cpuMs(pid: number): { own: number; children: number; machine: number } {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  const ms = (ticks: number) => (ticks * 1000) / CLOCK_TICKS;
+  return {
+    own: ms(Number(fields[11]) + Number(fields[12])),
+    children: ms(Number(fields[13]) + Number(fields[14])),
+    machine: ms(busyTicks()),
+  };
 }
 const CLOCK_TICKS = 100;
 
@@ -71,6 +89,8 @@ const daemon = await startDaemon(dataDir, useBinary, { WARM_IDLE: String(WARM_ID
 const marker = `PIXYZ_NODE=${readFileSync(join(dataDir, "node-id"), "utf8").trim()}`;
 const readings: Reading[] = [];
 let cpuPerJobMs = Number.NaN;
+let childrenCpuPerJobMs = Number.NaN;
+let machineCpuPerJobMs = Number.NaN;
 function read(moment: string): void {
   const pids = [daemon.pid, ...processesWithEnv(marker).filter((pid) => pid !== daemon.pid)];
   readings.push({ moment, daemon: status(daemon.pid), all: footprintKb(pids) });
@@ -95,7 +115,10 @@ try {
   // Until no queue holds a waiting or running job (one small request per poll).
   while ((await api.unfinished()) > 0) await Bun.sleep(100);
   const loadS = (performance.now() - started) / 1000;
-  cpuPerJobMs = (cpuMs(daemon.pid) - cpuBefore) / JOBS;
+  const cpuAfter = cpuMs(daemon.pid);
+  cpuPerJobMs = (cpuAfter.own - cpuBefore.own) / JOBS;
+  childrenCpuPerJobMs = (cpuAfter.children - cpuBefore.children) / JOBS;
+  machineCpuPerJobMs = (cpuAfter.machine - cpuBefore.machine) / JOBS;
   read(`after ${JOBS} jobs (${loadS.toFixed(1)} s)`);
   await Bun.sleep(IDLE_S * 1000);
   read(`${IDLE_S} s after the load`);
@@ -110,7 +133,11 @@ console.log(
     `${JOBS} no-op jobs (${CONCURRENCY} submissions in flight)` +
     `${Object.keys(extraEnv).length ? `, ${(args.env ?? []).join(" ")}` : ""}; load average ${loadavg()}`,
 );
-console.log(`daemon CPU per job over the load: ${cpuPerJobMs.toFixed(2)} ms (all its threads)`);
+console.log(
+  `CPU per job over the load: the daemon ${cpuPerJobMs.toFixed(2)} ms (all its threads), the job ` +
+    `processes it reaped ${childrenCpuPerJobMs.toFixed(2)} ms, the whole machine ${machineCpuPerJobMs.toFixed(2)} ms ` +
+    "(this client and other work included)",
+);
 const rows = [
   ["moment", "daemon RSS", "anon", "file", "peak (HWM)", "with its processes: RSS", "PSS", "processes"],
   ...readings.map((r) => [
@@ -135,5 +162,15 @@ console.log(
   "(MiB; RSS of the daemon and of every process carrying its node marker; PSS splits shared pages)",
 );
 if (args.json) {
-  console.log(JSON.stringify({ binary: useBinary, jobs: JOBS, env: extraEnv, cpuPerJobMs, readings }));
+  console.log(
+    JSON.stringify({
+      binary: useBinary,
+      jobs: JOBS,
+      env: extraEnv,
+      cpuPerJobMs,
+      childrenCpuPerJobMs,
+      machineCpuPerJobMs,
+      readings,
+    }),
+  );
 }

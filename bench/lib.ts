@@ -404,7 +404,7 @@ function ownTicks(): number {
 }
 
 /** Busy CPU ticks of the whole machine (user, nice, system, irq, softirq, steal). */
-function busyTicks(): number {
+export function busyTicks(): number {
   const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
     .trim()
     .split(/\s+/)

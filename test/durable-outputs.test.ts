@@ -9,7 +9,6 @@ import { Database } from "bun:sqlite";
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { syncTree } from "../src/storage/fsync.ts";
 import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
@@ -96,19 +95,4 @@ describe.skipIf(!canLoopMount)("a power loss after SUCCESS", () => {
     expect(existsSync(output) ? statSync(output).size : "missing").toBe(OUTPUT_BYTES);
     expect(readFileSync(output).every((byte) => byte === 42)).toBe(true);
   }, 60000);
-});
-
-describe("syncTree", () => {
-  test("syncs a tree of files and folders; links, FIFOs and a missing root are left alone", async () => {
-    const root = tempDir();
-    folders.push(root);
-    sh(
-      `cd "${root}" && mkdir -p a/b empty && echo x > a/b/f && echo y > top && ` +
-        `ln -s /etc/hostname link && mkfifo pipe`,
-    );
-    // A FIFO opened for reading would block until a writer came: the call would not return.
-    await syncTree(root);
-    await syncTree(join(root, "missing"));
-    expect(readFileSync(join(root, "a/b/f"), "utf8")).toBe("x\n");
-  });
 });

@@ -46,11 +46,11 @@ describe("federation files", () => {
     folders.push(root);
     const bytes = randomBytes(3 * 1024 * 1024 + 11);
     const dest = join(root, "outputs/deep/result.bin");
-    expect(await receiveFile(streamOf(bytes), dest, sha256(bytes))).toBe(bytes.length);
+    expect(await receiveFile(streamOf(bytes), dest, sha256(bytes), true)).toBe(bytes.length);
     expect(readFileSync(dest).equals(bytes)).toBe(true);
 
     const other = join(root, "outputs/deep/other.bin");
-    await expect(receiveFile(streamOf(bytes), other, sha256(randomBytes(8)))).rejects.toThrow(
+    await expect(receiveFile(streamOf(bytes), other, sha256(randomBytes(8)), false)).rejects.toThrow(
       "does not match its SHA-256",
     );
     expect(existsSync(other)).toBe(false);
@@ -69,7 +69,7 @@ describe("federation files", () => {
       },
     });
     const dest = join(root, "outputs/cut.bin");
-    await expect(receiveFile(broken, dest, sha256(new Uint8Array()))).rejects.toThrow("reset");
+    await expect(receiveFile(broken, dest, sha256(new Uint8Array()), true)).rejects.toThrow("reset");
     expect(readdirSync(join(root, "outputs"))).toEqual([]);
   });
 });

@@ -77,7 +77,8 @@ afterEach(async () => {
   for (const s of schedulers.splice(0)) await s.shutdown(0);
 });
 
-function setup(slots: Slot[]) {
+/** `syncOutputs`: how a finished job's outputs are fsynced (default: the real syncTree on no folder). */
+function setup(slots: Slot[], syncOutputs = (uuid: string) => syncTree(`/nonexistent/${uuid}/outputs`)) {
   const bus = new EventBus();
   const store = new JobStore(openDatabase(":memory:"), bus);
   const children: FakeChild[] = [];
@@ -88,7 +89,7 @@ function setup(slots: Slot[]) {
       inputsDir: (uuid) => `/nonexistent/${uuid}/inputs`,
       outputsDir: (uuid) => `/nonexistent/${uuid}/outputs`,
       logFile: (uuid) => `/nonexistent/${uuid}/job.log`,
-      syncOutputs: (uuid) => syncTree(`/nonexistent/${uuid}/outputs`),
+      syncOutputs,
     },
     scriptOf: () => "/nonexistent/job.ts",
     runAttempt: (request) => {
@@ -187,6 +188,40 @@ describe("scheduler with a fake runner", () => {
       exitCause: "stopped",
       error: "the daemon stopped while the job ran; it runs again",
     });
+  });
+
+  test("a job that had ended with its result when the stop's kill came keeps its SUCCESS", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const job = store.insert(jobValues());
+    scheduler.start();
+    const running = await childOf(job.uuid);
+    // Its end and the kill crossed (it returned as the grace ran out, or its outputs were being
+    // fsynced): the attempt ends as the process did, with its result.
+    running.handle.kill = (cause) => {
+      running.killedFor = cause;
+      running.end("success", "finished in time");
+    };
+    await scheduler.shutdown(20);
+    expect(running.killedFor).toBe("stop");
+    expect(statusOf(job.uuid)).toBe(JobStatus.SUCCESS);
+    expect(store.get(job.uuid)!.resultJson).toBe('"finished in time"');
+    expect(store.attemptsOf(job.id).map((a) => a.exitCause)).toEqual(["success"]);
+  });
+
+  test("a success whose outputs cannot be fsynced is no SUCCESS: the attempt ends `disk`, retried as an infrastructure failure", async () => {
+    const eio = Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+    const { store, statusOf, childOf, scheduler } = setup([slot("cpu-0", "cpu")], () => Promise.reject(eio));
+    const job = store.insert(jobValues());
+    scheduler.start();
+    (await childOf(job.uuid)).end("success", "lost on the way");
+    // Retried on this node's highest tier (no gpuhigh here): its second attempt starts.
+    await childOf(job.uuid, 2);
+    expect(statusOf(job.uuid)).toBe(JobStatus.STARTED);
+    expect(store.attemptsOf(job.id)[0]).toMatchObject({
+      exitCause: "disk",
+      error: "The job's outputs could not be written to disk: EIO: i/o error, fsync",
+    });
+    expect(store.get(job.uuid)!.resultJson).toBeNull();
   });
 
   test("a cancel kills the running attempt and its waiting children; the job stays REVOKED", async () => {

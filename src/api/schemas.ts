@@ -41,7 +41,8 @@ export const Attempt = z
     started: z.string(),
     stopped: z.string().nullable(),
     cause: z.string().nullable().openapi({
-      description: "success, exception, exit, signal, timeout, memory, log, revoked, spawn, lost",
+      description:
+        "success, exception, exit, signal, timeout, memory, log, revoked, spawn, disk (the outputs could not be fsynced), stopped, lost",
     }),
     exit_code: z.number().int().nullable(),
     signal: z.string().nullable(),

@@ -379,7 +379,7 @@ export class Delegator {
   ): Promise<number> {
     this.current(uuid, attempt, nodeId);
     const dest = resolveInside(this.deps.folders.outputsDir(uuid), path);
-    const size = await receiveFile(body, dest, sha256);
+    const size = await receiveFile(body, dest, sha256, true);
     this.deps.counters.bytesReceived += size;
     return size;
   }

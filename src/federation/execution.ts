@@ -241,6 +241,7 @@ export class Executions {
           res.body,
           resolveInside(stage.dir, entry.path),
           entry.sha256,
+          false,
         );
       }
       if (!this.byKey.has(execution.key)) throw new Error("cancelled while its files came");

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import {
   closeSync,
+  constants,
   lstatSync,
   mkdirSync,
   openSync,
@@ -15,6 +16,7 @@ import {
 } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
+import { fsyncAsync } from "../storage/fsync.ts";
 
 export interface ManifestEntry {
   /** Relative to the job folder: `script/<file>`, `inputs/...`, or (outputs) relative to outputs/. */
@@ -26,11 +28,16 @@ export interface ManifestEntry {
 /** Bytes read at a time by hashFile: a file stream's 64 KB chunks made 200 MB 10 to 40 % slower. */
 const HASH_READ_BYTES = 4 * 1024 * 1024;
 
-/** The SHA-256 of a file, read in large pieces on Bun's I/O threads. */
+/**
+ * The SHA-256 of a regular file, read in large pieces on Bun's I/O threads. The name is opened
+ * without following a link or blocking on a FIFO, and what was opened must be a regular file: a
+ * process a job left behind could swap the name after the manifest's lstat.
+ */
 export async function hashFile(path: string): Promise<string> {
   const hash = createHash("sha256");
-  const file = await open(path, "r");
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
+    if (!(await file.stat()).isFile()) throw new Error(`not a regular file: ${path}`);
     const buffer = Buffer.allocUnsafe(HASH_READ_BYTES);
     for (;;) {
       const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
@@ -68,14 +75,16 @@ export async function manifest(root: string, subs: string[]): Promise<ManifestEn
 /**
  * Streams `body` into `dest` (through a temporary file beside it), hashing as it goes; the file is
  * moved into place only when its SHA-256 is `sha256`. Throws (and leaves nothing) otherwise.
- * Not fsynced here: an executor's copy of the inputs needs no durability (after a power loss the
- * origin's lease runs out and it places the job again), and the origin fsyncs the outputs it
- * received, with their folders, before it stores SUCCESS (Delegator.finish, storage/fsync.ts).
+ * `durable`: fsynced before it is moved into place. The origin asks it for the outputs it receives
+ * (the flush then happens while the executor's lease is renewed, not in its `finish`, which only
+ * syncs their folders); an executor's copy of the inputs needs none (after a power loss there, the
+ * lease runs out and the origin places the job again).
  */
 export async function receiveFile(
   body: ReadableStream<Uint8Array> | null,
   dest: string,
   sha256: string,
+  durable: boolean,
 ): Promise<number> {
   mkdirSync(dirname(dest), { recursive: true });
   const temp = `${dest}.part-${process.pid}-${crypto.randomUUID()}`;
@@ -95,6 +104,7 @@ export async function receiveFile(
         size += chunk.length;
       }
     }
+    if (durable) await fsyncAsync(fd);
   } catch (error) {
     closeSync(fd);
     rmSync(temp, { force: true });

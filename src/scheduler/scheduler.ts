@@ -516,10 +516,10 @@ export class Scheduler {
   /**
    * A success stands only once its outputs are on disk (paths.syncOutputs): the SUCCESS row must
    * never reach the disk before the files it points to. A job a peer delegated here is synced by
-   * its origin, which receives the files; an interrupted one is not a success yet.
+   * its origin, which receives the files.
    */
   private async withDurableOutputs(running: Running, result: RunResult): Promise<RunResult> {
-    if (result.cause !== "success" || this.interrupting || this.isForeign(running.job)) return result;
+    if (result.cause !== "success" || this.isForeign(running.job)) return result;
     try {
       await this.deps.paths.syncOutputs(running.job.uuid);
       return result;
@@ -560,7 +560,9 @@ export class Scheduler {
   private record(running: Running, result: RunResult): void {
     // A step the script left open ends with the attempt (the original's worker called stop()).
     const progress = stop(running.progress, this.deps.now());
-    if (this.interrupting) {
+    // A job whose process had already ended with its result when the grace ran out (its end and
+    // the kill crossed, or its outputs were being fsynced) keeps it: only an interrupted one runs again.
+    if (this.interrupting && result.cause !== "success") {
       // A stop's interruption is never the job's fault: the policy always runs it again.
       const verdict = interruptionVerdict({
         crashed: false,

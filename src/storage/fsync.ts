@@ -41,8 +41,11 @@ export function syncDir(path: string): void {
 /** fsyncs in flight at once (Bun's I/O threads): thousands of small outputs are not one long queue. */
 const PARALLEL = 8;
 
-/** Codes that mean there is nothing of ours to sync at that name: it went, or it is not ours to read. */
-const SKIPPED = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENXIO", "EACCES"]);
+/**
+ * Codes that mean there is nothing of ours to sync at that name: it went, it is not ours to read,
+ * or it cannot be reached by a path (a tree deeper than PATH_MAX, which no download reaches either).
+ */
+const SKIPPED = new Set(["ENOENT", "ENOTDIR", "ELOOP", "ENXIO", "EACCES", "ENAMETOOLONG"]);
 
 async function syncPath(path: string): Promise<void> {
   let fd: number;
@@ -55,6 +58,9 @@ async function syncPath(path: string): Promise<void> {
   }
   try {
     await fsyncAsync(fd);
+  } catch (error) {
+    // A special file swapped in after the listing has nothing to flush.
+    if ((error as NodeJS.ErrnoException).code !== "EINVAL") throw error;
   } finally {
     closeSync(fd);
   }

@@ -313,7 +313,10 @@ export class JobStore {
     return next;
   }
 
-  /** Node ids that ran an attempt of the job which ended other than `success`, `lost` or `stopped`. */
+  /**
+   * Node ids that ran an attempt of the job which ended other than `success`, `lost`, `stopped` or
+   * `disk` (a delegated attempt's `disk` is the origin's own disk failing to keep its outputs).
+   */
   failedOn(jobId: number): Set<string> {
     const rows = this.db
       .select({ node: attempts.nodeId, cause: attempts.exitCause })
@@ -322,7 +325,7 @@ export class JobStore {
       .all();
     return new Set(
       rows
-        .filter((r) => r.node && r.cause && !["success", "lost", "stopped"].includes(r.cause))
+        .filter((r) => r.node && r.cause && !["success", "lost", "stopped", "disk"].includes(r.cause))
         .map((r) => r.node!),
     );
   }

@@ -76,7 +76,7 @@ export const attempts = sqliteTable(
     startedAt: integer("started_at").notNull(),
     endedAt: integer("ended_at"),
     // jobs/policy.ts AttemptCause: success | exception | exit | signal | timeout | memory | log |
-    // revoked | spawn | lost
+    // revoked | spawn | disk | stopped | lost
     exitCause: text("exit_cause").$type<AttemptCause>(),
     exitCode: integer("exit_code"),
     signal: text("signal"),

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
+import { withPrivateMount } from "./helpers/private-mount.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -51,17 +52,7 @@ describe.skipIf(!canLoopMount)("a power loss after SUCCESS", () => {
     const dataDir = join(work, "data");
     sh(`truncate -s 96M "${image}" && mkfs.ext4 -q "${image}"`);
     const daemon = await startServeProcess(
-      [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "bash",
-        "-c",
-        `mkdir -p "${dataDir}" && mount -o loop "${image}" "${dataDir}" && exec "$@"`,
-        "bash",
-        ...FROM_SOURCE,
-      ],
+      withPrivateMount(`mkdir -p "${dataDir}" && mount -o loop "${image}" "${dataDir}"`, FROM_SOURCE),
       { dataDir, cwd: ROOT, env: { SLOTS: "cpu:1", MIN_FREE_DISK: "4MiB" } },
     );
     processes.push(daemon);

@@ -8,6 +8,7 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, tempDir } from "./helpers/daemon.ts";
+import { withPrivateMount } from "./helpers/private-mount.ts";
 import { eventually } from "./helpers/procs.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
@@ -33,17 +34,7 @@ describe.skipIf(!canMount)("a full data disk", () => {
     const dataDir = tempDir();
     // The tmpfs hides the data folder's own content from the daemon only; the test reaches the
     // daemon's view through /proc/<pid>/root.
-    const inNamespace = [
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "bash",
-      "-c",
-      `mount -t tmpfs -o size=48m tmpfs "${dataDir}" && exec "$@"`,
-      "bash",
-      ...FROM_SOURCE,
-    ];
+    const inNamespace = withPrivateMount(`mount -t tmpfs -o size=48m tmpfs "${dataDir}"`, FROM_SOURCE);
     const daemon = await startServeProcess(inNamespace, {
       dataDir,
       cwd: ROOT,

@@ -80,6 +80,22 @@ function statField(pid: number, index: number): number {
 }
 
 /** A job that writes its pids to outputs/pids.json, starts a `sleep` in its group, then sleeps. */
+/** Live children of fork server `server` (its spare, and the jobs it forked that still run). */
+function childrenOfServer(server: number): number[] {
+  return listProcesses()
+    .filter((p) => p.state !== "Z" && statField(p.pid, 1) === server)
+    .map((p) => p.pid);
+}
+
+/** Runs `job` (which returns [pid, ppid, ...]) once; the fork server's pid and the spare it made after. */
+async function serverAndItsSpare(d: TestDaemon, job: string): Promise<{ server: number; spare: number }> {
+  const first = ((await d.waitFor(await submit(d, job))) as Details).result as number[];
+  const server = first[1]!;
+  // After a job's end the server forks a spare: its only child now.
+  expect(await eventually(() => childrenOfServer(server).length === 1, 5000)).toBe(true);
+  return { server, spare: childrenOfServer(server)[0]! };
+}
+
 const PIDS_THEN_SLEEP = `import json, os, subprocess, time
 
 def main(pc, params):
@@ -290,29 +306,21 @@ def main(pc, params):
   test("a spare child waits ahead in its own session, off the control pipes; the next job runs in it; one killed while it waits costs no job; it goes with the server", async () => {
     daemon = await startTestDaemon({ SLOTS: "cpu:1", WARM_IDLE: "2" });
     const job = "import os\n\ndef main(pc, params):\n    return [os.getpid(), os.getppid()]\n";
-    const first = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
-    const server = first[1]!;
-    const childrenOfServer = () =>
-      listProcesses()
-        .filter((p) => p.state !== "Z" && statField(p.pid, 1) === server)
-        .map((p) => p.pid);
-    // After a job's end the server forks a spare: its only child now.
-    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
-    const spare = childrenOfServer()[0]!;
+    const { server, spare } = await serverAndItsSpare(daemon, job);
     expect(statField(spare, 3)).toBe(spare); // leads its own session (and group) already
     for (const fd of [0, 1]) expect(readlinkSync(`/proc/${spare}/fd/${fd}`)).toBe("/dev/null");
     const second = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
     expect(second).toEqual([spare, server]); // the job ran in the spare
     // A spare killed while it waits: the next job is forked for it, and a spare follows its end.
-    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
-    const killed = childrenOfServer()[0]!;
+    expect(await eventually(() => childrenOfServer(server).length === 1, 5000)).toBe(true);
+    const killed = childrenOfServer(server)[0]!;
     process.kill(killed, "SIGKILL");
-    expect(await eventually(() => !childrenOfServer().includes(killed), 5000)).toBe(true);
+    expect(await eventually(() => !childrenOfServer(server).includes(killed), 5000)).toBe(true);
     const third = (await daemon.waitFor(await submit(daemon, job))) as Details;
     expect(third.status).toBe("SUCCESS");
     expect((third.result as number[])[0]).not.toBe(killed);
-    expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
-    const last = childrenOfServer()[0]!;
+    expect(await eventually(() => childrenOfServer(server).length === 1, 5000)).toBe(true);
+    const last = childrenOfServer(server)[0]!;
     // Retired after WARM_IDLE: the server and its spare are gone.
     expect(await eventually(() => isGone(server) && isGone(last), 8000)).toBe(true);
   });
@@ -330,14 +338,7 @@ def main(pc, params):
       const job =
         "import os\n\ndef main(pc, params):\n" +
         '    return [os.getpid(), os.getppid(), len(os.environ["USER"]), len(os.environ["SHELL"])]\n';
-      const first = ((await daemon.waitFor(await submit(daemon, job))) as Details).result as number[];
-      const server = first[1]!;
-      const childrenOfServer = () =>
-        listProcesses()
-          .filter((p) => p.state !== "Z" && statField(p.pid, 1) === server)
-          .map((p) => p.pid);
-      expect(await eventually(() => childrenOfServer().length === 1, 5000)).toBe(true);
-      const spare = childrenOfServer()[0]!;
+      const { server, spare } = await serverAndItsSpare(daemon, job);
       const second = (await daemon.waitFor(await submit(daemon, job))) as Details;
       expect(second.status).toBe("SUCCESS");
       const [pid, parent, user, shell] = second.result as number[];

@@ -73,11 +73,16 @@ describe.skipIf(!canLoopMount)("a power loss after SUCCESS", () => {
     const seen = join(work, "seen");
     const found = join(work, "found");
     sh(`cp --sparse=always "${image}" "${copy}" && mkdir -p "${seen}" "${found}"`);
-    sh(
-      `unshare --mount --propagation private bash -c 'mount -o loop "${copy}" "${seen}" && ` +
-        `cp "${seen}"/jobs.sqlite* "${found}"/ && ` +
-        `{ cp "${seen}/jobs/${job}/outputs/result.bin" "${found}/" 2>/dev/null || true; }'`,
+    const read = Bun.spawnSync(
+      withPrivateMount(`mount -o loop "${copy}" "${seen}"`, [
+        "bash",
+        "-c",
+        `cp "${seen}"/jobs.sqlite* "${found}"/ && { cp "${seen}/jobs/${job}/outputs/result.bin" "${found}/" 2>/dev/null || true; }`,
+      ]),
+      { stderr: "pipe" },
     );
+    expect(read.stderr.toString()).toBe("");
+    expect(read.exitCode).toBe(0);
     const db = new Database(join(found, "jobs.sqlite"));
     const row = db.query("SELECT status FROM jobs WHERE uuid = ?").get(job) as { status: string } | null;
     db.close();

@@ -12,6 +12,7 @@ import { isTerminal, JobStatus } from "../jobs/states.ts";
 import type { Logger } from "../log/logger.ts";
 import { childOutcome, type Scheduler } from "../scheduler/scheduler.ts";
 import type { ChildOutcome, ChildSpec } from "../sdk/protocol.ts";
+import { outputsNotDurable } from "../storage/fsync.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import { resolveInside } from "../storage/safe-path.ts";
 import type { JobStore } from "../store/job-store.ts";
@@ -395,8 +396,7 @@ export class Delegator {
       try {
         await this.deps.folders.syncOutputs(uuid);
       } catch (error) {
-        const message = `The job's outputs could not be written to disk: ${(error as Error).message}`;
-        end = { ...end, cause: "disk", resultJson: null, error: message };
+        end = { ...end, cause: "disk", resultJson: null, error: outputsNotDurable(error) };
       }
     }
     // Asked again: the lease may have run out while the disk flushed.

@@ -22,6 +22,7 @@ import type { WarmPool } from "../runner/warm-pool.ts";
 import type { ChildMessage, ChildOutcome, ChildSpec, Reply } from "../sdk/protocol.ts";
 import { archiveKind } from "../storage/archive-kind.ts";
 import { isDiskFull } from "../storage/disk-guard.ts";
+import { outputsNotDurable } from "../storage/fsync.ts";
 import type { JobFolders } from "../storage/job-folders.ts";
 import type { JobStore } from "../store/job-store.ts";
 import type { AttemptRow, JobRow } from "../store/schema.ts";
@@ -528,7 +529,7 @@ export class Scheduler {
         ...result,
         cause: "disk",
         result: undefined,
-        error: `The job's outputs could not be written to disk: ${(error as Error).message}`,
+        error: outputsNotDurable(error),
       };
     }
   }

@@ -38,6 +38,11 @@ export function syncDir(path: string): void {
   }
 }
 
+/** A job's error when syncTree failed on its outputs (its attempt ends `disk`, here or at its origin). */
+export function outputsNotDurable(error: unknown): string {
+  return `The job's outputs could not be written to disk: ${error instanceof Error ? error.message : String(error)}`;
+}
+
 /** fsyncs in flight at once (Bun's I/O threads): thousands of small outputs are not one long queue. */
 const PARALLEL = 8;
 

@@ -1,7 +1,7 @@
 // Samples the resident memory of every running job's process tree a few times a second, records
 // each job's peak, and reports a job whose tree goes over its limit. One /proc scan per tick for
-// all jobs; the timer runs only while some job runs.
-import { rssByGroup } from "./process-tree.ts";
+// all jobs (group-rss.ts reads only what may belong to them); the timer runs only while some job runs.
+import { GroupRss } from "./group-rss.ts";
 
 const SAMPLE_MS = 250;
 
@@ -13,9 +13,10 @@ interface Watched {
 
 export class MemoryWatch {
   private readonly watched = new Map<number, Watched>();
+  private readonly scan = new GroupRss();
   private timer: ReturnType<typeof setInterval> | null = null;
 
-  /** Watches process group `pgid`; `limitKb` 0 means measure only. */
+  /** Watches process group `pgid`, which leads its own session; `limitKb` 0 means measure only. */
   watch(pgid: number, limitKb: number, onExceeded: (rssKb: number) => void): void {
     this.watched.set(pgid, { limitKb, peakKb: 0, onExceeded });
     this.timer ??= setInterval(() => this.sample(), SAMPLE_MS);
@@ -33,7 +34,7 @@ export class MemoryWatch {
   }
 
   sample(): void {
-    const totals = rssByGroup(new Set(this.watched.keys()));
+    const totals = this.scan.measure(this.watched);
     for (const [pgid, entry] of this.watched) {
       const rss = totals.get(pgid) ?? 0;
       if (rss > entry.peakKb) entry.peakKb = rss;

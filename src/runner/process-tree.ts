@@ -7,6 +7,7 @@ const PAGE_KB = 4;
 export interface ProcInfo {
   pid: number;
   pgrp: number;
+  session: number;
   state: string;
   rssKb: number;
 }
@@ -16,12 +17,14 @@ export function parseStat(pid: number, stat: string): ProcInfo | null {
   const close = stat.lastIndexOf(")");
   if (close < 0) return null;
   const fields = stat.slice(close + 2).split(" ");
-  // fields[0] = state (3rd field of stat), fields[2] = pgrp (5th), fields[21] = rss in pages (24th).
+  // fields[0] = state (3rd field of stat), fields[2] = pgrp (5th), fields[3] = session (6th),
+  // fields[21] = rss in pages (24th).
   const state = fields[0] ?? "?";
   const pgrp = Number(fields[2]);
+  const session = Number(fields[3]);
   const rssPages = Number(fields[21]);
-  if (!Number.isFinite(pgrp)) return null;
-  return { pid, pgrp, state, rssKb: Number.isFinite(rssPages) ? rssPages * PAGE_KB : 0 };
+  if (!Number.isFinite(pgrp) || !Number.isFinite(session)) return null;
+  return { pid, pgrp, session, state, rssKb: Number.isFinite(rssPages) ? rssPages * PAGE_KB : 0 };
 }
 
 export function listProcesses(): ProcInfo[] {

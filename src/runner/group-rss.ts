@@ -1,0 +1,119 @@
+// Resident memory per watched process group, measured four times a second while jobs run, without
+// reading every process's /proc/<pid>/stat each time (a workstation runs hundreds of processes that
+// are not jobs).
+//
+// Why skipping is sound: every job leads its own session (spawned detached, or setsid in the fork
+// server), so its group id is also its session id. A group lies wholly inside one session, and no
+// process can move into another session except a new one of its own. A process once read in some
+// other session therefore can never join a watched group; it only needs reading again if its pid
+// is a new process. New pids are told by the kernel's pid counter (ns_last_pid): whatever was
+// started since the previous scan got a pid in between the two readings of the counter.
+//
+// Backstops: a full scan every FULL_SCAN_EVERY scans and after a pause, and full scans for good where the counter
+// cannot be read or /proc belongs to another pid namespace, or where a watched group turns out not
+// to be a session of its own.
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { type ProcInfo, parseStat } from "./process-tree.ts";
+
+const FULL_SCAN_EVERY = 40;
+/** After a pause this long the counter may have gone round since: the next scan reads everything. */
+const MAX_GAP_MS = 2000;
+
+export interface ScanCounts {
+  /** Processes listed in /proc. */
+  listed: number;
+  /** Of those, how many had their stat read. */
+  read: number;
+}
+
+export class GroupRss {
+  /** Session of each pid listed at the previous scan, as read then. */
+  private sessions = new Map<number, number>();
+  private lastPid: number | null = null;
+  private lastAt = 0;
+  private scansSinceFull = 0;
+  private skipping = sameNamespace();
+  /** What the latest scan did; for tests and benchmarks. */
+  last: ScanCounts = { listed: 0, read: 0 };
+
+  /** Resident memory (KB) of each group in `groups`, over its live processes (zombies hold none). */
+  measure(groups: { has(pgid: number): boolean }): Map<number, number> {
+    // Read before the listing: a process started after this reading is read at the next scan.
+    const counter = this.skipping ? readLastPid() : null;
+    const previous = this.lastPid;
+    const paused = performance.now() - this.lastAt > MAX_GAP_MS;
+    this.lastPid = counter;
+    this.lastAt = performance.now();
+    const full = counter === null || previous === null || paused || ++this.scansSinceFull >= FULL_SCAN_EVERY;
+    if (full) this.scansSinceFull = 0;
+
+    const totals = new Map<number, number>();
+    const sessions = new Map<number, number>();
+    let entries: string[];
+    try {
+      entries = readdirSync("/proc");
+    } catch {
+      return totals; // no /proc: nothing to measure here
+    }
+    let read = 0;
+    for (const entry of entries) {
+      if (entry.charCodeAt(0) > 57) continue; // not a pid: those are all digits
+      const pid = Number(entry);
+      if (!Number.isInteger(pid)) continue;
+      const session = this.sessions.get(pid);
+      const known =
+        !full &&
+        session !== undefined &&
+        !groups.has(session) &&
+        !groups.has(pid) &&
+        !startedBetween(pid, previous as number, counter as number);
+      if (known) {
+        sessions.set(pid, session);
+        continue;
+      }
+      const info = readStat(pid);
+      read++;
+      if (!info) continue;
+      sessions.set(pid, info.session);
+      if (!groups.has(info.pgrp)) continue;
+      if (info.session !== info.pgrp) this.skipping = false; // not a session of its own: read everything from now on
+      if (info.state !== "Z") totals.set(info.pgrp, (totals.get(info.pgrp) ?? 0) + info.rssKb);
+    }
+    this.sessions = sessions;
+    this.last = { listed: sessions.size, read };
+    return totals;
+  }
+}
+
+/** True when `pid` was handed out after the counter read `before` and up to `after` (it wraps). */
+export function startedBetween(pid: number, before: number, after: number): boolean {
+  if (after >= before) return pid > before && pid <= after;
+  return pid > before || pid <= after;
+}
+
+function readStat(pid: number): ProcInfo | null {
+  try {
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return null; // it ended between the listing and the read
+  }
+}
+
+/** The last pid handed out in this pid namespace, or null where the kernel does not tell it. */
+function readLastPid(): number | null {
+  try {
+    const value = Number(readFileSync("/proc/sys/kernel/ns_last_pid", "latin1"));
+    return Number.isInteger(value) && value >= 0 ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The counter speaks of this process's pid namespace; the listing of /proc's. Skipping needs them equal. */
+function sameNamespace(): boolean {
+  try {
+    return Number(readlinkSync("/proc/self")) === process.pid;
+  } catch {
+    return false;
+  }
+}

@@ -109,11 +109,19 @@ function readLastPid(): number | null {
   }
 }
 
-/** The counter speaks of this process's pid namespace; the listing of /proc's. Skipping needs them equal. */
+let namespaceChecked: boolean | null = null;
+
+/**
+ * The counter speaks of this process's pid namespace; the listing of /proc's. Skipping needs them
+ * equal. Asked once: neither changes while the daemon runs.
+ */
 function sameNamespace(): boolean {
-  try {
-    return Number(readlinkSync("/proc/self")) === process.pid;
-  } catch {
-    return false;
+  if (namespaceChecked === null) {
+    try {
+      namespaceChecked = Number(readlinkSync("/proc/self")) === process.pid;
+    } catch {
+      namespaceChecked = false;
+    }
   }
+  return namespaceChecked;
 }

@@ -13,13 +13,16 @@ interface Watched {
 
 export class MemoryWatch {
   private readonly watched = new Map<number, Watched>();
-  private readonly scan = new GroupRss();
+  /** Made when the timer starts: a scan cache held while idle would be stale by the next job. */
+  private scan = new GroupRss();
   private timer: ReturnType<typeof setInterval> | null = null;
 
   /** Watches process group `pgid`, which leads its own session; `limitKb` 0 means measure only. */
   watch(pgid: number, limitKb: number, onExceeded: (rssKb: number) => void): void {
     this.watched.set(pgid, { limitKb, peakKb: 0, onExceeded });
-    this.timer ??= setInterval(() => this.sample(), SAMPLE_MS);
+    if (this.timer) return;
+    this.scan = new GroupRss();
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
   }
 
   /** Stops watching; returns the peak seen (KB), or null when no sample was taken. */

@@ -353,6 +353,43 @@ export async function main() {
     expect(Date.now() - stoppedAt).toBeLessThan(60000);
   }, 60000);
 
+  test("an executor that stops while a delegated job's input is still coming hands it back at once", async () => {
+    const { a, b } = await cpuBoxWithGpuPeer({ LEASE_TTL: "120" });
+    const origin = ((await (await a.api("/peers")).json()) as PeersView).self.node_id;
+    const job = `export const schedule = { queue: "gpu" };
+export async function main(ctx) {
+  return { at: process.env.PIXYZ_NODE === ${JSON.stringify(origin)} ? "origin" : "peer", bytes: Bun.file(ctx.inputFile()).size };
+}`;
+    // Big enough that the peer is still pulling it when its stop comes.
+    const size = 150 * 1024 * 1024;
+    const res = await a.submit({
+      script: new File([job], "j.ts"),
+      file: new File([new Uint8Array(size)], "big.bin"),
+    });
+    const { uuid } = (await res.json()) as { uuid: string };
+    const staging = join(b.dataDir, "jobs", ".staging");
+    const pulling = () => {
+      try {
+        return [...new Bun.Glob("*/inputs/*.part-*").scanSync({ cwd: staging, dot: true })].length > 0;
+      } catch {
+        return false; // no staging folder yet
+      }
+    };
+    expect(await eventuallyAsync(async () => pulling(), 20000)).toBe(true);
+    const stoppedAt = Date.now();
+    await stopPeer(b);
+    // Not after the 120 s lease: the hand-back brings it home, where the cpu slot stands in.
+    const done = (await a.waitFor(uuid, undefined, 40000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toEqual({ at: "origin", bytes: size });
+    expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([
+      ["peer:b", "stopped"],
+      ["cpu-0", "success"],
+    ]);
+    expect(done.retry).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(60000);
+  }, 90000);
+
   test("cancel at the origin kills the job on the peer", async () => {
     const { a, b } = await cpuBoxWithGpuPeer();
     const long = `export const schedule = { queue: "gpu" };

@@ -455,6 +455,31 @@ export async function main(ctx) {
 });
 
 describe("faults", () => {
+  test("a job left for a peer that freezes runs on this node's stand-in slot once the peer is suspect, with nothing else happening", async () => {
+    const b = await startServeProcess(FROM_SOURCE, {
+      dataDir: tempDir(),
+      cwd: ROOT,
+      env: { PEER_SECRET: SECRET, ADVERT_INTERVAL: "1", SLOTS: "gpu:1", NODE_NAME: "b" },
+    });
+    processes.push(b);
+    const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    // Frozen: it still looks alive for up to 3 advert intervals, and the offer to it hangs.
+    b.proc.kill("SIGSTOP");
+    try {
+      const job = `export const schedule = { queue: "gpu" };
+export async function main() { return process.env.PIXYZ_SLOT; }`;
+      const res = await a.submit({ script: new File([job], "j.ts") });
+      const { uuid } = (await res.json()) as { uuid: string };
+      const done = (await a.waitFor(uuid, undefined, 20000)) as unknown as Details;
+      expect(done.status).toBe("SUCCESS");
+      expect(done.result).toBe("cpu-0");
+      expect(done.attempts.map((x) => x.slot)).toEqual(["cpu-0"]);
+    } finally {
+      b.proc.kill("SIGCONT");
+    }
+  }, 60000);
+
   test("kill -9 of the executor mid-job: its lease expires and the job ends SUCCESS on the other peer, attempts [lost, success]", async () => {
     const env = { PEER_SECRET: SECRET, ADVERT_INTERVAL: "1", LEASE_TTL: "3", SLOTS: "gpu:1" };
     const b = await startServeProcess(FROM_SOURCE, {
@@ -569,6 +594,45 @@ export async function main(ctx) {
     expect(done.status).toBe("SUCCESS");
     expect(done.result).toBe("done on gpu-0");
     expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([["peer:b", "success"]]);
+  }, 60000);
+
+  test("an executor that stops while its origin is down stops in its time; the origin, back, runs the job once the lease runs out", async () => {
+    const b = await peerDaemon("b", { SLOTS: "gpu:1" });
+    const dataDir = tempDir();
+    const port = String(await freeLoopbackPort());
+    const env = {
+      PEER_SECRET: SECRET,
+      NODE_NAME: "a",
+      ADVERT_INTERVAL: "1",
+      SLOTS: "cpu:1",
+      PEERS: b.url,
+      LEASE_TTL: "4",
+      API_PORT: port,
+    };
+    let a = await startTestDaemon(env, dataDir);
+    expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
+    const origin = ((await (await a.api("/peers")).json()) as PeersView).self.node_id;
+    const job = `export const schedule = { queue: "gpu" };
+export async function main() {
+  if (process.env.PIXYZ_NODE !== ${JSON.stringify(origin)}) await Bun.sleep(60000);
+  return "ran again at the origin";
+}`;
+    const uuid = await runningOnPeer(a, b, job);
+    await a.close({ keepData: true });
+    // The job is killed at the end of b's grace; its hand-back finds nobody and is given up.
+    const stopping = Date.now();
+    await stopPeer(b);
+    expect(Date.now() - stopping).toBeLessThan(15000);
+    a = await startTestDaemon(env, dataDir);
+    daemons.push(a);
+    const done = (await a.waitFor(uuid, undefined, 30000)) as unknown as Details;
+    expect(done.status).toBe("SUCCESS");
+    expect(done.result).toBe("ran again at the origin");
+    expect(done.attempts.map((x) => [x.slot, x.cause])).toEqual([
+      ["peer:b", "lost"],
+      ["cpu-0", "success"],
+    ]);
+    expect(done.retry).toBe(0);
   }, 60000);
 });
 

@@ -108,6 +108,12 @@ export class Delegator {
   private readonly sinceAdvert = new Map<string, number>();
   /** Per peer and queue, refused an offer since its last advert: not offered again until the next. */
   private readonly refused = new Set<string>();
+  /**
+   * Queues a stand-in slot here left to peers when it last asked (prefersPeer). Once no peer takes
+   * them any more (one froze or went quiet, or the offer to it failed), the scheduler is told: nothing else would
+   * wake an idle node, and its jobs would wait for the next submission.
+   */
+  private readonly leftToPeers = new Set<string>();
   private timers: ReturnType<typeof setInterval>[] = [];
   private unsubscribe: (() => void) | null = null;
   private placing = false;
@@ -119,7 +125,12 @@ export class Delegator {
   constructor(private readonly deps: DelegationDeps) {}
 
   start(): void {
-    this.timers.push(setInterval(() => void this.place(), PLACE_EVERY_MS));
+    this.timers.push(
+      setInterval(() => {
+        void this.place();
+        this.takeBackLeft();
+      }, PLACE_EVERY_MS),
+    );
     this.timers.push(setInterval(() => this.expireLeases(), LEASE_CHECK_MS));
     for (const timer of this.timers) timer.unref();
     this.unsubscribe = this.deps.bus.subscribe((event) => {
@@ -175,8 +186,23 @@ export class Delegator {
    * here then leaves the queue alone.
    */
   prefersPeer(queue: string): boolean {
+    const prefers = this.peerTakes(queue);
+    if (prefers) this.leftToPeers.add(queue);
+    return prefers;
+  }
+
+  private peerTakes(queue: string): boolean {
     if ([...this.inFlight.keys()].some((key) => key.endsWith(`/${queue}`))) return true;
     return this.deps.table.capable(queue).some((peer) => this.free(peer, queue) > 0);
+  }
+
+  /** Queues left to peers that no peer takes now go back to this node's stand-in slots. */
+  private takeBackLeft(): void {
+    for (const queue of this.leftToPeers) {
+      if (this.peerTakes(queue)) continue;
+      this.leftToPeers.delete(queue);
+      this.deps.scheduler.notify();
+    }
   }
 
   /** The best peer for a job: free slots first, then fewest waiting, then (gpuhigh) most VRAM. */
@@ -503,11 +529,17 @@ export class Delegator {
     }
   }
 
-  /** Leases that ran out (or every lease of a peer that restarted): the job waits again, `lost`. */
+  /**
+   * Leases that ran out (or every lease of a peer that restarted): the job waits again, `lost`, and
+   * the scheduler is told, as for any job that starts waiting: a stand-in slot here may take it (the
+   * delegator hears of it through the bus), and an idle daemon has nothing else that would wake it.
+   */
   expireLeases(nodeId?: string): void {
+    let requeued = false;
     for (const { job, attempt } of this.deps.store.expiredLeases(Date.now(), nodeId)) {
       const why = nodeId ? "its peer restarted" : "its peer's lease expired";
       if (this.deps.store.requeueAttempt(attempt.id, `${why}; it runs again`, "lost")) {
+        requeued = true;
         this.deps.counters.leasesExpired++;
         // Its next attempt starts from the steps now on the row (the lost attempt's are gone).
         this.earlierSteps.delete(job.uuid);
@@ -519,6 +551,7 @@ export class Delegator {
         });
       }
     }
+    if (requeued) this.deps.scheduler.notify();
   }
 
   /** A job cancelled here while a peer runs it: the peer kills it. */

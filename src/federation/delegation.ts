@@ -110,8 +110,8 @@ export class Delegator {
   private readonly refused = new Set<string>();
   /**
    * Queues a stand-in slot here left to peers when it last asked (prefersPeer). Once no peer takes
-   * them any more (one froze or went quiet, or the offer to it failed), the scheduler is told: nothing else would
-   * wake an idle node, and its jobs would wait for the next submission.
+   * them any more (one froze or went quiet, or the offer to it failed), the scheduler is told:
+   * nothing else would wake an idle node, and its jobs would wait for the next submission.
    */
   private readonly leftToPeers = new Set<string>();
   private timers: ReturnType<typeof setInterval>[] = [];

@@ -9,9 +9,9 @@
 // is a new process. New pids are told by the kernel's pid counter (ns_last_pid): whatever was
 // started since the previous scan got a pid in between the two readings of the counter.
 //
-// Backstops: a full scan every FULL_SCAN_EVERY scans and after a pause, and full scans for good where the counter
-// cannot be read or /proc belongs to another pid namespace, or where a watched group turns out not
-// to be a session of its own.
+// Backstops: a full scan every FULL_SCAN_EVERY scans and after a pause, and full scans for good
+// where the counter cannot be read or /proc belongs to another pid namespace, or where a watched
+// group turns out not to be a session of its own.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { type ProcInfo, parseStat } from "./process-tree.ts";
 
@@ -76,7 +76,8 @@ export class GroupRss {
       if (!info) continue;
       sessions.set(pid, info.session);
       if (!groups.has(info.pgrp)) continue;
-      if (info.session !== info.pgrp) this.skipping = false; // not a session of its own: read everything from now on
+      // Not a session of its own: skipping is unsound for it, so every scan reads everything from now on.
+      if (info.session !== info.pgrp) this.skipping = false;
       if (info.state !== "Z") totals.set(info.pgrp, (totals.get(info.pgrp) ?? 0) + info.rssKb);
     }
     this.sessions = sessions;

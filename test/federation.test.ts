@@ -266,6 +266,19 @@ async function runningOnPeer(origin: TestDaemon, peer: TestDaemon, script: strin
   return uuid;
 }
 
+/**
+ * A gpu job that sleeps a minute on any node but `origin`, where it returns at once: within a
+ * test's time only its origin can finish it.
+ */
+async function finishesOnlyAt(origin: TestDaemon): Promise<string> {
+  const node = (await peersOf(origin)).self.node_id;
+  return `export const schedule = { queue: "gpu" };
+export async function main() {
+  if (process.env.PIXYZ_NODE !== ${JSON.stringify(node)}) await Bun.sleep(60000);
+  return "ran again at the origin";
+}`;
+}
+
 /** Stops a peer (2 s of grace, as every test daemon) for good. */
 async function stopPeer(peer: TestDaemon): Promise<void> {
   await peer.close();
@@ -335,13 +348,7 @@ export async function main() {
   test("an executor whose stop kills a delegated job hands it back: the origin runs it again at once, not after the lease", async () => {
     // A lease of 120 s: only the hand-back can bring the job back within the test's time.
     const { a, b } = await cpuBoxWithGpuPeer({ LEASE_TTL: "120" });
-    const origin = ((await (await a.api("/peers")).json()) as PeersView).self.node_id;
-    const job = `export const schedule = { queue: "gpu" };
-export async function main() {
-  if (process.env.PIXYZ_NODE !== ${JSON.stringify(origin)}) await Bun.sleep(60000);
-  return "ran again at the origin";
-}`;
-    const uuid = await runningOnPeer(a, b, job);
+    const uuid = await runningOnPeer(a, b, await finishesOnlyAt(a));
     const stoppedAt = Date.now();
     await stopPeer(b); // 2 s of grace, then the job is killed
     const done = (await a.waitFor(uuid, undefined, 20000)) as unknown as Details;
@@ -562,19 +569,13 @@ def main(pc, params):
 describe("origin restart", () => {
   test("a delegated job keeps its lease across a restart of its origin and reports once it is back: one attempt", async () => {
     const b = await peerDaemon("b", { SLOTS: "gpu:1", LEASE_TTL: "20" });
-    const dataDir = tempDir();
-    const port = String(await freeLoopbackPort());
-    const env = {
+    const restarting = await restartable("a", {
       GPU_FALLBACK: "wait",
-      PEER_SECRET: SECRET,
-      NODE_NAME: "a",
-      ADVERT_INTERVAL: "1",
       SLOTS: "cpu:1",
       PEERS: b.url,
       LEASE_TTL: "20",
-      API_PORT: port,
-    };
-    let a = await startTestDaemon(env, dataDir);
+    });
+    let a = await restarting.start();
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
     const slow = `export const schedule = { queue: "gpu" };
 export async function main(ctx) {
@@ -588,7 +589,7 @@ export async function main(ctx) {
     await a.waitFor(uuid, ["STARTED"], 20000);
     await a.close({ keepData: true });
     await Bun.sleep(500);
-    a = await startTestDaemon(env, dataDir);
+    a = await restarting.start();
     daemons.push(a);
     const done = (await a.waitFor(uuid, undefined, 40000)) as unknown as Details;
     expect(done.status).toBe("SUCCESS");
@@ -598,32 +599,16 @@ export async function main(ctx) {
 
   test("an executor that stops while its origin is down stops in its time; the origin, back, runs the job once the lease runs out", async () => {
     const b = await peerDaemon("b", { SLOTS: "gpu:1" });
-    const dataDir = tempDir();
-    const port = String(await freeLoopbackPort());
-    const env = {
-      PEER_SECRET: SECRET,
-      NODE_NAME: "a",
-      ADVERT_INTERVAL: "1",
-      SLOTS: "cpu:1",
-      PEERS: b.url,
-      LEASE_TTL: "4",
-      API_PORT: port,
-    };
-    let a = await startTestDaemon(env, dataDir);
+    const restarting = await restartable("a", { SLOTS: "cpu:1", PEERS: b.url, LEASE_TTL: "4" });
+    let a = await restarting.start();
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
-    const origin = ((await (await a.api("/peers")).json()) as PeersView).self.node_id;
-    const job = `export const schedule = { queue: "gpu" };
-export async function main() {
-  if (process.env.PIXYZ_NODE !== ${JSON.stringify(origin)}) await Bun.sleep(60000);
-  return "ran again at the origin";
-}`;
-    const uuid = await runningOnPeer(a, b, job);
+    const uuid = await runningOnPeer(a, b, await finishesOnlyAt(a));
     await a.close({ keepData: true });
     // The job is killed at the end of b's grace; its hand-back finds nobody and is given up.
     const stopping = Date.now();
     await stopPeer(b);
     expect(Date.now() - stopping).toBeLessThan(15000);
-    a = await startTestDaemon(env, dataDir);
+    a = await restarting.start();
     daemons.push(a);
     const done = (await a.waitFor(uuid, undefined, 30000)) as unknown as Details;
     expect(done.status).toBe("SUCCESS");
@@ -636,11 +621,17 @@ export async function main() {
   }, 60000);
 });
 
-async function freeLoopbackPort(): Promise<number> {
+/**
+ * A peer daemon that can be stopped (close with keepData) and started again as itself: the same
+ * data folder and the same loopback port, so its peers and its delegated jobs find it again.
+ */
+async function restartable(name: string, env: Record<string, string>) {
+  const dataDir = tempDir();
   const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
-  const port = server.port!;
+  const port = String(server.port);
   server.stop(true);
-  return port;
+  const full = { PEER_SECRET: SECRET, NODE_NAME: name, ADVERT_INTERVAL: "1", API_PORT: port, ...env };
+  return { start: () => startTestDaemon(full, dataDir) };
 }
 
 describe("load sharing and large files", () => {
@@ -719,22 +710,14 @@ export async function main(ctx) {
 
 describe("a configured peer that comes back", () => {
   test("a PEERS peer that went gone and restarts hears from us again, though it does not list us", async () => {
-    const dataDir = tempDir();
-    const port = String(await freeLoopbackPort());
-    const bEnv = {
-      PEER_SECRET: SECRET,
-      NODE_NAME: "b",
-      ADVERT_INTERVAL: "1",
-      SLOTS: "gpu:1",
-      API_PORT: port,
-    };
-    let b = await startTestDaemon(bEnv, dataDir);
+    const restarting = await restartable("b", { SLOTS: "gpu:1" });
+    let b = await restarting.start();
     const a = await peerDaemon("a", { SLOTS: "cpu:1", PEERS: b.url });
     expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "alive", 10000)).toBe(true);
     await b.close({ keepData: true });
     expect(await eventuallyAsync(async () => (await stateOf(a, "b")) === "gone", 15000)).toBe(true);
-    b = await startTestDaemon(bEnv, dataDir);
+    b = await restarting.start();
     daemons.push(b);
     // b lists no peer: it can only learn of a from a's adverts, which go on to the PEERS URL.
     expect(await eventuallyAsync(async () => (await stateOf(b, "a")) === "alive", 10000)).toBe(true);

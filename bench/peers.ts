@@ -28,6 +28,8 @@
 //   checked every 5 s; --skip-idle-wait: 1 s after the load only). PSS beside RSS: a forked
 //   pool's shared pages count once per process in RSS.
 //
+// The floors are measured twice, before the peers and right after our daemon's runs, and the
+// ratios divide by their mean: on a shared VM the machine's speed drifts over minutes.
 // Each system runs alone: the peers' Redis and workers are stopped before the next starts.
 // Everything started here is killed on exit, on Ctrl-C and on error, and the temp folder removed.
 // Prints one table (--json: also one JSON line with every number). Asserts nothing.
@@ -514,21 +516,34 @@ async function runOursReusing() {
 // ---------------------------------------------------------------------------------------------
 // the run
 
-async function main() {
-  const loadBefore = loadavg();
-  const floorsCpu = cpuMark();
+type Floor = Awaited<ReturnType<typeof spawnSeries>>;
+
+/** Both floors, and the other work on the machine while they were measured. */
+async function measureFloors() {
+  const cpu = cpuMark();
   const noopPath = join(work, "noop.ts");
   writeFileSync(noopPath, NOOP_CHILD);
   const runtime = childRuntime(useBinary);
-  const bunFloor = await spawnSeries(
-    () => spawnToExit([...runtime.command, noopPath], work, runtime.env),
-    JOBS,
-  );
-  if (!hasPython) console.error(`${PYTHON} not found: the Python floor, peers and jobs are skipped`);
-  const pythonFloor = hasPython
+  const bun = await spawnSeries(() => spawnToExit([...runtime.command, noopPath], work, runtime.env), JOBS);
+  const python = hasPython
     ? await spawnSeries(() => spawnToExit([PYTHON, "-c", "pass"], work, baseEnv()), JOBS)
     : null;
-  const floorsOtherCores = otherCores(floorsCpu);
+  return { bun, python, otherCores: otherCores(cpu) };
+}
+
+/** The mean of two floor measurements, figure by figure. */
+function meanFloor(a: Floor, b: Floor): Floor {
+  return {
+    sequentialMedianMs: (a.sequentialMedianMs + b.sequentialMedianMs) / 2,
+    sequentialP95Ms: (a.sequentialP95Ms + b.sequentialP95Ms) / 2,
+    twoAtATimeJobsPerS: (a.twoAtATimeJobsPerS + b.twoAtATimeJobsPerS) / 2,
+  };
+}
+
+async function main() {
+  const loadBefore = loadavg();
+  if (!hasPython) console.error(`${PYTHON} not found: the Python floor, peers and jobs are skipped`);
+  const floorsBefore = await measureFloors();
 
   const skipped = preparePeers();
   const peers: Record<string, Awaited<ReturnType<typeof runPeer>>> = {};
@@ -536,8 +551,15 @@ async function main() {
   else for (const spec of PEERS) peers[spec.key] = await runPeer(spec);
 
   const ours = await runOurs();
+  // The floors again, right after: the machine's speed drifts over minutes (a shared VM), so the
+  // ratios divide by the mean of the floors measured before and after the daemon's own runs.
+  const floorsAfter = await measureFloors();
   const reusing = JOBS_PER_CHILD > 0 ? await runOursReusing() : null;
   const loadAfter = loadavg();
+  const bunFloor = meanFloor(floorsBefore.bun, floorsAfter.bun);
+  const pythonFloor =
+    floorsBefore.python && floorsAfter.python ? meanFloor(floorsBefore.python, floorsAfter.python) : null;
+  const floorsOtherCores = (floorsBefore.otherCores + floorsAfter.otherCores) / 2;
 
   // ---- the table
   const f1 = (n: number) => n.toFixed(1);
@@ -635,6 +657,7 @@ async function main() {
   if (!skipped) for (const spec of PEERS) console.log(`${spec.key}: ${spec.label}`);
   const details = [
     `floors, one at a time median / p95: Bun ${f1(bunFloor.sequentialMedianMs)} / ${f1(bunFloor.sequentialP95Ms)} ms, python ${f1(pyFloorMs)} / ${f1(pythonFloor?.sequentialP95Ms ?? Number.NaN)} ms`,
+    `floors before / after ours (the table shows their mean): Bun ${f1(floorsBefore.bun.twoAtATimeJobsPerS)} / ${f1(floorsAfter.bun.twoAtATimeJobsPerS)} jobs/s and ${f1(floorsBefore.bun.sequentialMedianMs)} / ${f1(floorsAfter.bun.sequentialMedianMs)} ms, python ${f1(floorsBefore.python?.twoAtATimeJobsPerS ?? Number.NaN)} / ${f1(floorsAfter.python?.twoAtATimeJobsPerS ?? Number.NaN)} jobs/s and ${f1(floorsBefore.python?.sequentialMedianMs ?? Number.NaN)} / ${f1(floorsAfter.python?.sequentialMedianMs ?? Number.NaN)} ms`,
     `ours: submissions accepted ${f1(ours.tsThroughput.submitPerS)} /s (TS), ${f1(ours.pyThroughput?.submitPerS ?? Number.NaN)} /s (Python); server-recorded requested->stopped median ${f1(ours.tsLatency.recordedMedianMs)} ms (TS), ${f1(ours.pyLatency?.recordedMedianMs ?? Number.NaN)} ms (Python); POST answered median ${f1(ours.tsLatency.submitAnswerMedianMs)} ms`,
     `ours: processes counted at start / after: ${ours.idle.processes} / ${(ours.afterWait ?? ours.after1s).processes}; 1 s after the load ${mib(ours.after1s)} MiB; /health after ${f1(ours.readyMs)} ms`,
     ...(skipped
@@ -655,7 +678,7 @@ async function main() {
         idleWaitS: IDLE_WAIT_S,
         daemon: useBinary ? "binary" : "source",
         python: PYTHON,
-        floors: { bun: bunFloor, python: pythonFloor },
+        floors: { bun: bunFloor, python: pythonFloor, before: floorsBefore, after: floorsAfter },
         peers: skipped ? { skipped } : peers,
         ours,
         reusing,

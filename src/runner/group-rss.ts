@@ -55,11 +55,13 @@ export class GroupRss {
     } catch {
       return totals; // no /proc: nothing to measure here
     }
+    let listed = 0;
     let read = 0;
     for (const entry of entries) {
       if (entry.charCodeAt(0) > 57) continue; // not a pid: those are all digits
       const pid = Number(entry);
       if (!Number.isInteger(pid)) continue;
+      listed++;
       const session = this.sessions.get(pid);
       const known =
         !full &&
@@ -81,7 +83,7 @@ export class GroupRss {
       if (info.state !== "Z") totals.set(info.pgrp, (totals.get(info.pgrp) ?? 0) + info.rssKb);
     }
     this.sessions = sessions;
-    this.last = { listed: sessions.size, read };
+    this.last = { listed, read };
     return totals;
   }
 }

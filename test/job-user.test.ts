@@ -480,6 +480,39 @@ export function main(ctx, { data, other, daemonPid }) {
       await d.close();
     }
   });
+
+  test("the memory watch sees a sandboxed job's processes through bwrap's pid namespace: measured, and killed over the limit", async () => {
+    const dataDir = tempDir();
+    writeFileSync(join(dataDir, "api-token"), `${TOKEN}\n`, { mode: 0o600 });
+    const d = await startTestDaemon(
+      { JOB_USER: USER, JOB_SANDBOX: "bwrap", GOD_PASSWORD_SHA256: "", MAX_MEMORY_USAGE: String(200 * 1024) },
+      dataDir,
+    );
+    try {
+      // The memory is held by a grandchild inside the sandbox, for a second (several samples).
+      const hog = (mb: number) => `export async function main() {
+  const child = Bun.spawn(["python3", "-c", "import time; b = b'x' * (${mb} << 20); time.sleep(1.5)"]);
+  await child.exited;
+  return child.exitCode;
+}`;
+      const run = async (mb: number) => {
+        const res = await d.submit({ process: "custom", script: scriptFile(hog(mb)), config: '{"retry":0}' });
+        const { uuid } = (await res.json()) as { uuid: string };
+        return (await d.waitFor(uuid, undefined, 30000)) as unknown as {
+          status: string;
+          attempts: { cause: string; peak_rss_kb: number | null }[];
+        };
+      };
+      const small = await run(64);
+      expect(small.status).toBe("SUCCESS");
+      expect(small.attempts[0]!.peak_rss_kb!).toBeGreaterThan(64 * 1024);
+      const big = await run(400);
+      expect(big.status).toBe("FAILURE");
+      expect(big.attempts.map((a) => a.cause)).toContain("memory");
+    } finally {
+      await d.close();
+    }
+  }, 60000);
 });
 
 describe.skipIf(!IS_ROOT)("a root daemon without JOB_USER", () => {

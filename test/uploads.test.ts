@@ -2,10 +2,12 @@
 // limit answers 413 with the limit, a low disk answers 507 before writing, and a failed or aborted
 // upload leaves no file behind.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, truncateSync } from "node:fs";
+import { readdirSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { SMALL_PART_BYTES } from "../src/storage/multipart.ts";
+import { FROM_SOURCE } from "./helpers/cli.ts";
 import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
+import { startServeProcess } from "./helpers/serve-process.ts";
 
 const SIZE_SCRIPT = `
   export async function main(ctx) {
@@ -228,4 +230,71 @@ describe("free disk", () => {
       await d.close();
     }
   });
+});
+
+describe("a client that half-closes its connection", () => {
+  test("every job stored was answered or named in the log: none runs behind a client that saw no answer", async () => {
+    const dataDir = tempDir();
+    const d = await startServeProcess(FROM_SOURCE, {
+      dataDir,
+      cwd: join(import.meta.dir, ".."),
+      env: { LOG_FORMAT: "json" },
+    });
+    try {
+      const { hostname, port } = new URL(d.url);
+      const boundary = "----half-close";
+      const body = `--${boundary}\r\nContent-Disposition: form-data; name="process"\r\n\r\napi_test\r\n--${boundary}--\r\n`;
+      const request =
+        `POST /jobs HTTP/1.1\r\nHost: ${hostname}:${port}\r\nx-api-key: ${TOKEN}\r\nConnection: close\r\n` +
+        `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      // Sends the request, then shuts down its own sending side (some clients do); resolves to
+      // the status line it got back, "" when the connection closed without an answer.
+      const halfClosed = () =>
+        new Promise<string>((resolve) => {
+          let answer = "";
+          void Bun.connect({
+            hostname,
+            port: Number(port),
+            socket: {
+              open(socket) {
+                socket.write(request);
+                socket.shutdown();
+              },
+              data(_socket, chunk) {
+                answer += chunk.toString();
+              },
+              close: () => resolve(answer.split("\r\n")[0] ?? ""),
+              error: () => resolve(answer.split("\r\n")[0] ?? ""),
+            },
+          });
+        });
+      const TOTAL = 200;
+      let left = TOTAL;
+      const statuses: string[] = [];
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (left-- > 0) statuses.push(await halfClosed());
+        }),
+      );
+      const answered = statuses.filter((s) => s.startsWith("HTTP/1.1 200")).length;
+      await Bun.sleep(300);
+      const named = d
+        .log()
+        .split("\n")
+        .filter((line) => line.includes("the client went away before the answer")).length;
+      const { jobs } = (await (await d.api("/jobs?limit=1000")).json()) as { jobs: unknown[] };
+      console.log(
+        `half-closed: ${TOTAL} sent, ${answered} answered, ${jobs.length} stored, ${named} named in the log`,
+      );
+      expect(statuses.length).toBe(TOTAL);
+      expect(jobs.length).toBe(answered + named);
+      // What was refused left no folder behind.
+      expect(jobDirs(dataDir).length).toBe(jobs.length);
+      expect(readdirSync(join(dataDir, "jobs", ".staging"))).toEqual([]);
+    } finally {
+      d.proc.kill("SIGKILL");
+      await d.proc.exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60000);
 });

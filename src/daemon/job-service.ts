@@ -22,6 +22,11 @@ export interface Submission {
   inputFile: string | null;
   /** The node that owns the job (federation: the origin of a job delegated here); default this one. */
   originNode?: string;
+  /**
+   * Asked right before the job is stored: false (the client went away) refuses it instead, so a
+   * client that saw no answer left no job behind and can send it again without a duplicate.
+   */
+  stillWanted?: () => boolean;
 }
 
 export interface UploadLimits {
@@ -88,6 +93,12 @@ export class JobService {
       }
       // The upload (and what an archive held) is all that goes in inputs/.
       await stage.commit(submission.inputFile !== null);
+      if (submission.stillWanted && !submission.stillWanted()) {
+        throw new StorageError(
+          "invalid",
+          "The client closed its connection before the job was stored: nothing was kept; send it again",
+        );
+      }
       const job = this.store.insert(
         jobRowValues(definition, {
           uuid,

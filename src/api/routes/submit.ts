@@ -165,11 +165,23 @@ export async function submitJob(c: Context, deps: ApiDeps): Promise<Response> {
     }
     warnings.push(...definition.warnings);
 
+    // A client that closes its side once the request is sent (a half-close) makes Bun drop the
+    // answer: a job stored then would run without the client ever seeing its uuid, and a client
+    // that sends it again would run it twice. So it is not stored once the client has gone, and a
+    // client gone between the store and the answer is named in the log with the job.
+    const signal = c.req.raw.signal;
     const submitted = await deps.jobs.submit(stage, {
       definition,
       scriptFile: process === "custom" ? script!.name : null,
       inputFile: file?.name ?? null,
+      stillWanted: () => !signal.aborted,
     });
+    const unanswered = () =>
+      deps.logger.warn("the client went away before the answer: the job was stored and runs", {
+        job: submitted.job.uuid,
+      });
+    if (signal.aborted) unanswered();
+    else signal.addEventListener("abort", unanswered, { once: true });
     warnings.push(...submitted.warnings);
     for (const warning of warnings) deps.logger.warn("submission warning", { job: stage.uuid, warning });
     const { job } = submitted;

@@ -112,19 +112,19 @@ function readLastPid(): number | null {
   }
 }
 
-let namespaceChecked: boolean | null = null;
+let namespaceMatches: boolean | null = null;
 
 /**
  * The counter speaks of this process's pid namespace; the listing of /proc's. Skipping needs them
  * equal. Asked once: neither changes while the daemon runs.
  */
 function sameNamespace(): boolean {
-  if (namespaceChecked === null) {
+  if (namespaceMatches === null) {
     try {
-      namespaceChecked = Number(readlinkSync("/proc/self")) === process.pid;
+      namespaceMatches = Number(readlinkSync("/proc/self")) === process.pid;
     } catch {
-      namespaceChecked = false;
+      namespaceMatches = false;
     }
   }
-  return namespaceChecked;
+  return namespaceMatches;
 }

@@ -5,10 +5,10 @@
 import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { listProcesses } from "../src/runner/process-tree.ts";
+import { listProcesses, readStat } from "../src/runner/process-tree.ts";
 import { FROM_SOURCE } from "./helpers/cli.ts";
 import { startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
-import { eventually, isGone, liveGroupMembers, procStat } from "./helpers/procs.ts";
+import { eventually, isGone, liveGroupMembers } from "./helpers/procs.ts";
 import { type ServeProcess, startServeProcess } from "./helpers/serve-process.ts";
 
 setDefaultTimeout(60_000);
@@ -148,7 +148,7 @@ def main(pc, params):
     expect(r.pid).not.toBe(servers[0]);
     expect(r.pgid).toBe(r.pid);
     expect(r.sid).toBe(r.pid);
-    expect(procStat(servers[0]!)!.pgrp).not.toBe(r.pgid);
+    expect(readStat(servers[0]!)!.pgrp).not.toBe(r.pgid);
     expect(r.cwd).toBe(join(daemon.dataDir, "jobs", uuid));
     expect(r.job).toBe(uuid);
     expect(r.queue).toBe("cpu");

@@ -12,8 +12,8 @@
 // Backstops: a full scan every FULL_SCAN_EVERY scans and after a pause, and full scans for good
 // where the counter cannot be read or /proc belongs to another pid namespace, or where a watched
 // group turns out not to be a session of its own.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { type ProcInfo, parseStat } from "./process-tree.ts";
+import { readFileSync, readlinkSync } from "node:fs";
+import { listPids, readStat } from "./process-tree.ts";
 
 const FULL_SCAN_EVERY = 40;
 /** After a pause this long the counter may have gone round since: the next scan reads everything. */
@@ -49,19 +49,9 @@ export class GroupRss {
 
     const totals = new Map<number, number>();
     const sessions = new Map<number, number>();
-    let entries: string[];
-    try {
-      entries = readdirSync("/proc");
-    } catch {
-      return totals; // no /proc: nothing to measure here
-    }
-    let listed = 0;
+    const pids = listPids();
     let read = 0;
-    for (const entry of entries) {
-      if (entry.charCodeAt(0) > 57) continue; // not a pid: those are all digits
-      const pid = Number(entry);
-      if (!Number.isInteger(pid)) continue;
-      listed++;
+    for (const pid of pids) {
       const session = this.sessions.get(pid);
       const known =
         !full &&
@@ -83,7 +73,7 @@ export class GroupRss {
       if (info.state !== "Z") totals.set(info.pgrp, (totals.get(info.pgrp) ?? 0) + info.rssKb);
     }
     this.sessions = sessions;
-    this.last = { listed, read };
+    this.last = { listed: pids.length, read };
     return totals;
   }
 }
@@ -92,14 +82,6 @@ export class GroupRss {
 export function startedBetween(pid: number, before: number, after: number): boolean {
   if (after >= before) return pid > before && pid <= after;
   return pid > before || pid <= after;
-}
-
-function readStat(pid: number): ProcInfo | null {
-  try {
-    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, "latin1"));
-  } catch {
-    return null; // it ended between the listing and the read
-  }
 }
 
 /** The last pid handed out in this pid namespace, or null where the kernel does not tell it. */

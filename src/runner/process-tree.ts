@@ -27,22 +27,40 @@ export function parseStat(pid: number, stat: string): ProcInfo | null {
   return { pid, pgrp, session, state, rssKb: Number.isFinite(rssPages) ? rssPages * PAGE_KB : 0 };
 }
 
-export function listProcesses(): ProcInfo[] {
-  const list: ProcInfo[] = [];
+/** The pids listed in /proc now (empty where there is no /proc). */
+export function listPids(): number[] {
   let entries: string[];
   try {
     entries = readdirSync("/proc");
   } catch {
-    return list; // no /proc: nothing to measure here
+    return []; // no /proc: nothing can be seen
   }
+  const pids: number[] = [];
   for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const info = parseStat(Number(entry), readFileSync(`/proc/${entry}/stat`, "utf8"));
-      if (info) list.push(info);
-    } catch {
-      // the process ended between readdir and read
-    }
+    if (entry.charCodeAt(0) > 57) continue; // not a pid: those are all digits
+    const pid = Number(entry);
+    if (Number.isInteger(pid)) pids.push(pid);
+  }
+  return pids;
+}
+
+/**
+ * /proc/<pid>/stat parsed, or null when the process is gone (it ended between a listing and the
+ * read). Read as latin1: only the ASCII fields after the command name are used.
+ */
+export function readStat(pid: number): ProcInfo | null {
+  try {
+    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, "latin1"));
+  } catch {
+    return null;
+  }
+}
+
+export function listProcesses(): ProcInfo[] {
+  const list: ProcInfo[] = [];
+  for (const pid of listPids()) {
+    const info = readStat(pid);
+    if (info) list.push(info);
   }
   return list;
 }
@@ -53,25 +71,13 @@ export function listProcesses(): ProcInfo[] {
  * leader started came after it), unless the pid counter wrapped since: then every process is.
  */
 export function othersInGroup(pgid: number): number[] {
-  let pids: number[];
-  try {
-    pids = readdirSync("/proc")
-      .filter((entry) => entry.charCodeAt(0) <= 57)
-      .map(Number)
-      .filter(Number.isInteger);
-  } catch {
-    return []; // no /proc: nothing can be seen
-  }
+  const pids = listPids();
   const wrapped = !pids.some((pid) => pid > pgid);
   const others: number[] = [];
   for (const pid of pids) {
     if (pid === pgid || (!wrapped && pid < pgid)) continue;
-    try {
-      const info = parseStat(pid, readFileSync(`/proc/${pid}/stat`, "utf8"));
-      if (info && info.pgrp === pgid && info.state !== "Z") others.push(pid);
-    } catch {
-      // the process ended between readdir and read
-    }
+    const info = readStat(pid);
+    if (info && info.pgrp === pgid && info.state !== "Z") others.push(pid);
   }
   return others;
 }

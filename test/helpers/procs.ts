@@ -1,21 +1,11 @@
 // Process inspection through /proc, for tests that check nothing of a job outlives it.
 // A killed process may linger as a zombie until its (new) parent reaps it: a zombie counts as gone.
 // Parsing is the daemon's own (src/runner/process-tree.ts): one reading of /proc for both.
-import { readFileSync } from "node:fs";
-import { listProcesses, parseStat } from "../../src/runner/process-tree.ts";
-
-/** /proc/<pid>/stat parsed, or null when the process does not exist. */
-export function procStat(pid: number) {
-  try {
-    return parseStat(pid, readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return null;
-  }
-}
+import { listProcesses, readStat } from "../../src/runner/process-tree.ts";
 
 /** True when the process does not exist or is a zombie (dead, not yet reaped). */
 export function isGone(pid: number): boolean {
-  const stat = procStat(pid);
+  const stat = readStat(pid);
   return stat === null || stat.state === "Z" || stat.state === "X";
 }
 

@@ -1,4 +1,5 @@
-// The store's share of one job, without HTTP or processes: insert (FULL commit), claim, the pgid,
+// The store's share of one job, without HTTP or processes: insert (its commit flushed to disk, as
+// a submission waits for it), claim, the pgid,
 // one progress save and the outcome, on a real SQLite file. Prints µs per job (median of rounds),
 // and the first and last rounds' wall time: the store keeps every job, so a query that scans the
 // history shows as a last round slower than the first.
@@ -29,6 +30,7 @@ for (let round = 0; round < Number(args.rounds); round++) {
   const cpu = process.cpuUsage();
   for (let i = 0; i < JOBS; i++) {
     store.insert(jobValues());
+    await store.synced();
     const claimed = store.claimNext("cpu", "cpu-0", "node")!;
     store.setPgid(claimed.attempt.id, 4242);
     store.saveProgress(claimed.job.id, claimed.attempt.id, 50, "[]");
@@ -48,5 +50,5 @@ console.log(
     `${median(perJobUs).toFixed(0)} wall, ${median(cpuPerJobUs).toFixed(0)} CPU; ` +
     `first round ${perJobUs[0]!.toFixed(0)}, last ${perJobUs.at(-1)!.toFixed(0)} µs wall (${perJobUs.length * JOBS} jobs stored)`,
 );
-store.db.$client.close(true);
+store.close();
 rmSync(dir, { recursive: true, force: true });

@@ -111,7 +111,7 @@ function setup(slots: Slot[], syncOutputs = (uuid: string) => syncTree(`/nonexis
     },
     bus,
     warm: null,
-    spawnChild: (parent, seq, spec) =>
+    spawnChild: async (parent, seq, spec) =>
       store.insert(jobValues({ queue: spec.queue ?? parent.queue, parentUuid: parent.uuid, spawnSeq: seq })),
   });
   schedulers.push(scheduler);
@@ -130,6 +130,7 @@ describe("scheduler with a fake runner", () => {
     scheduler.start();
     const p = await childOf(parent.uuid);
     p.send({ t: "spawn", req: 1, job: { entrypoint: "part", params: {} } });
+    expect(await eventually(() => p.replies.some((r) => r.req === 1), 2000)).toBe(true); // once on disk
     const spawned = p.replies.find((r) => r.req === 1)!;
     expect(spawned.ok).toBe(true);
     const childUuid = (spawned as { value: string }).value;
@@ -230,8 +231,9 @@ describe("scheduler with a fake runner", () => {
     scheduler.start();
     const p = await childOf(parent.uuid);
     p.send({ t: "spawn", req: 1, job: { queue: "gpu", params: {} } }); // no slot serves gpu: it waits
+    expect(await eventually(() => p.replies.length > 0, 2000)).toBe(true); // answered once on disk
     const childUuid = (p.replies[0] as { value: string }).value;
-    scheduler.cancel(parent.uuid);
+    await scheduler.cancel(parent.uuid);
     expect(p.killedFor).toBe("revoked");
     expect(statusOf(parent.uuid)).toBe(JobStatus.REVOKED);
     expect(statusOf(childUuid)).toBe(JobStatus.REVOKED);

@@ -66,10 +66,16 @@ export function linkTree(from: string, to: string): void {
 export class ChildJobs {
   constructor(private readonly deps: ChildJobsDeps) {}
 
-  /** The `seq`-th child of `parent` (the existing one when a re-run parent asks again). */
-  spawn(parent: JobRow, seq: number, spec: ChildSpec): JobRow {
+  /**
+   * The `seq`-th child of `parent` (the existing one when a re-run parent asks again), once its
+   * commit is on disk: the parent is told of it.
+   */
+  async spawn(parent: JobRow, seq: number, spec: ChildSpec): Promise<JobRow> {
     const existing = this.deps.store.findChild(parent.uuid, seq);
-    if (existing) return existing;
+    if (existing) {
+      await this.deps.store.synced();
+      return existing;
+    }
     const { store, folders, registry } = this.deps;
 
     const processName = spec.process ?? parent.process;
@@ -135,6 +141,7 @@ export class ChildJobs {
     );
     this.deps.logger.info("child job accepted", { job: job.uuid, parent: parent.uuid, queue: job.queue });
     this.deps.notify();
+    await store.synced();
     return job;
   }
 }

@@ -86,10 +86,15 @@ async function startLocked(
   // JOB_USER: resolved (or refused, with a ConfigError) before anything starts; null: no job user.
   const jobUser = jobUserAtStart(config, logger);
   const db = openDatabase(join(config.dataDir, "jobs.sqlite"));
-  // close(true): the store's prepared statements are finalized and the file released at once.
-  undo.push(() => db.$client.close(true));
   const bus = new EventBus();
-  const store = new JobStore(db, bus);
+  let store: JobStore;
+  try {
+    store = new JobStore(db, bus);
+  } catch (error) {
+    db.$client.close(true);
+    throw error;
+  }
+  undo.push(() => store.close());
   const folders = new JobFolders(config.dataDir, jobUser !== null);
   const disk = new DiskGuard(config.dataDir, config.minFreeDiskBytes);
   const recovered = folders.recoverStaging((uuid) => store.get(uuid) !== undefined);
@@ -357,7 +362,7 @@ async function startLocked(
       federation?.stop();
       forkServer?.close();
       await archives.idle();
-      db.$client.close(true);
+      store.close();
       lock.release();
       logger.info("stopped");
     },

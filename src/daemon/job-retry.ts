@@ -36,7 +36,7 @@ export class RetryRefused extends Error {
 }
 
 export interface JobRetriesDeps {
-  store: Pick<JobStore, "get" | "insert">;
+  store: Pick<JobStore, "get" | "insert" | "synced">;
   folders: Pick<JobFolders, "stage" | "inputsDir" | "remove">;
   registry: Pick<ProcessRegistry, "get" | "source">;
   scriptOf: ScriptOf;
@@ -64,8 +64,11 @@ function userConfigOf(job: JobRow): Record<string, unknown> {
 export class JobRetries {
   constructor(private readonly deps: JobRetriesDeps) {}
 
-  /** Submits `uuid` again; returns the new job. Throws RetryRefused, or the compiler's JobRefused (400). */
-  retry(uuid: string): JobRow {
+  /**
+   * Submits `uuid` again; returns the new job once its commit is on disk. Throws RetryRefused, or
+   * the compiler's JobRefused (400).
+   */
+  async retry(uuid: string): Promise<JobRow> {
     const { store, folders, registry, logger } = this.deps;
     const job = store.get(uuid);
     if (!job) throw new RetryRefused(404, `Job '${uuid}' does not exist`);
@@ -144,6 +147,7 @@ export class JobRetries {
     }
     logger.info("job retried as a new job", { job: row.uuid, from: uuid, queue: row.queue });
     this.deps.scheduler.notify();
+    await store.synced();
     return row;
   }
 }

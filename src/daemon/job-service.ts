@@ -41,7 +41,7 @@ export interface UploadLimits {
 
 export class JobService {
   constructor(
-    private readonly store: Pick<JobStore, "insert">,
+    private readonly store: Pick<JobStore, "insert" | "synced">,
     private readonly folders: Pick<JobFolders, "root" | "stage" | "remove">,
     /** Why a queue would wait (stored on the row), and the wake-up after an insert. */
     private readonly scheduler: Pick<Scheduler, "waitReason" | "notify">,
@@ -72,6 +72,7 @@ export class JobService {
     const { uuid } = stage;
     const { definition } = submission;
     const { config } = definition;
+    let stored = false;
     try {
       let rootFile: string | null = null;
       const warnings: string[] = [];
@@ -110,17 +111,30 @@ export class JobService {
           requestedAt: Date.now(),
         }),
       );
+      stored = true;
       this.logger.info("job accepted", {
         job: uuid,
         process: definition.process,
         queue: config.queue,
         ...(rootFile ? { rootFile } : {}),
       });
+      // Committed: it may start while its commit is flushed (a power loss before the answer
+      // undoes a job nobody was told of).
       this.scheduler.notify();
+      await this.store.synced();
       return { job, warnings };
     } catch (error) {
-      stage.discard();
-      this.folders.remove(uuid);
+      if (stored) {
+        // The flush failed: the row is committed and may run; only its survival of a power loss
+        // is in doubt. Its files stay; the log names it for the operator.
+        this.logger.error("a job was stored but the disk refused to flush it", {
+          job: uuid,
+          error: String(error),
+        });
+      } else {
+        stage.discard();
+        this.folders.remove(uuid);
+      }
       throw error;
     }
   }

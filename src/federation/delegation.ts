@@ -74,7 +74,7 @@ export interface DelegationDeps {
   limits: { maxRetries: number; retryTimeLimitS: number; escalateTo: () => string | null };
   counters: FederationCounters;
   /** Creates (or finds again) the seq-th child of a job (daemon/child-jobs.ts): a delegated script's children live here. */
-  spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
+  spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => Promise<JobRow>;
 }
 
 /** The longest one wait request is held before it answers "not yet" (the executor asks again). */
@@ -499,9 +499,9 @@ export class Delegator {
   }
 
   /** A child job the delegated script asks for: created here, placed by the same rules as any job. */
-  spawn(uuid: string, attempt: number, nodeId: string, seq: number, spec: ChildSpec): string {
+  async spawn(uuid: string, attempt: number, nodeId: string, seq: number, spec: ChildSpec): Promise<string> {
     const { job } = this.current(uuid, attempt, nodeId);
-    return this.deps.spawnChild(job, seq, spec).uuid;
+    return (await this.deps.spawnChild(job, seq, spec)).uuid;
   }
 
   /**

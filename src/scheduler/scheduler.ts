@@ -107,6 +107,7 @@ export type SchedulerStore = Pick<
   | "setWaitReasonForQueue"
   | "get"
   | "revoke"
+  | "synced"
   | "childrenOf"
 >;
 
@@ -150,7 +151,7 @@ export interface SchedulerDeps {
   /** Gives the data disk's reserve back when a store write fails for lack of space (storage/disk-guard.ts). */
   disk?: { releaseReserve(): boolean };
   /** Creates (or finds again) the `seq`-th child job of `parent`; throws an Error the script gets. */
-  spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => JobRow;
+  spawnChild: (parent: JobRow, seq: number, spec: ChildSpec) => Promise<JobRow>;
 }
 
 export class Scheduler {
@@ -646,12 +647,10 @@ export class Scheduler {
       );
       return;
     }
-    try {
-      const child = this.deps.spawnChild(running.job, running.spawned, spec);
-      running.child?.reply({ t: "reply", req, ok: true, value: child.uuid });
-    } catch (error) {
-      running.child?.reply({ t: "reply", req, ok: false, error: (error as Error).message });
-    }
+    this.deps.spawnChild(running.job, running.spawned, spec).then(
+      (child) => running.child?.reply({ t: "reply", req, ok: true, value: child.uuid }),
+      (error: Error) => running.child?.reply({ t: "reply", req, ok: false, error: error.message }),
+    );
   }
 
   /** The outcomes of `ids`, or null while one of them has not ended (with `now`: where each is). */
@@ -764,14 +763,21 @@ export class Scheduler {
 
   /**
    * Cancels a job (idempotent): REVOKED in the store first, so it never starts again even if the
-   * daemon dies now; then its process tree is killed if it runs here. Null when the job is unknown.
+   * daemon dies now; then its process tree is killed if it runs here. Resolves once the change is
+   * on disk (the client is told next). Null when the job is unknown.
    */
-  cancel(uuid: string): JobRow | null {
+  async cancel(uuid: string): Promise<JobRow | null> {
+    const job = this.revokeTree(uuid);
+    await this.deps.store.synced();
+    return job;
+  }
+
+  private revokeTree(uuid: string): JobRow | null {
     const revoked = this.deps.store.revoke(uuid);
     if (!revoked) return null;
     // Cancelling a parent cancels what it started and is still waiting or running.
     for (const child of this.deps.store.childrenOf(uuid))
-      if (!isTerminal(child.status)) this.cancel(child.uuid);
+      if (!isTerminal(child.status)) this.revokeTree(child.uuid);
     if (revoked.wasRunning) {
       for (const running of this.live) {
         if (running.job.uuid === uuid) running.child?.kill("revoked");

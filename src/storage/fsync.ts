@@ -7,7 +7,16 @@
 // (the kernel's writeback delay), while a later fsynced commit (the next submission's) takes the
 // job's SUCCESS row to disk: the row survives and the file comes back empty or missing
 // (test/durable-outputs.test.ts shows both on a loop-mounted file system).
-import { closeSync, constants, type Dirent, fsync, fsyncSync, openSync, readdirSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  type Dirent,
+  fdatasync,
+  fsync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+} from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -17,6 +26,13 @@ import { promisify } from "node:util";
  * without those blocks).
  */
 export const fsyncAsync: (fd: number) => Promise<void> = promisify(fsync);
+
+/**
+ * fdatasync on Bun's I/O threads: the data and what reading it back needs (the size), not the
+ * times. What SQLite itself calls to flush its WAL; a full fsync also wrote the file's new mtime
+ * to the file system's journal at every flush.
+ */
+export const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
 
 /** syncDir, waited for off the event loop. */
 export async function syncDirAsync(path: string): Promise<void> {

@@ -19,9 +19,10 @@ export function openDatabase(path: string, embedded: EmbeddedMigration[] = migra
   const sqlite = new Database(path, { create: true, strict: true });
   sqlite.exec("PRAGMA journal_mode = WAL");
   // NORMAL (WAL): every commit survives a crash or kill -9 of the daemon; only power loss can take
-  // the last ones. Commits a client is told about (a submission, a cancel) run with FULL instead
-  // (JobStore.durably), so they survive power loss too (invariant 1). The rest (claims, progress,
-  // outcomes) would at worst run a job again: at-least-once, by design.
+  // the last ones. Before a client is told of a commit (a submission, a cancel), the WAL file is
+  // fsynced off the event loop (JobStore.synced, wal-sync.ts), so those survive power loss too
+  // (invariant 1). The rest (claims, progress, outcomes) would at worst run a job again:
+  // at-least-once, by design.
   sqlite.exec("PRAGMA synchronous = NORMAL");
   sqlite.exec("PRAGMA foreign_keys = ON");
   sqlite.exec("PRAGMA busy_timeout = 5000");

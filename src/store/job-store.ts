@@ -15,6 +15,7 @@ import {
   jobs,
   type NewJobRow,
 } from "./schema.ts";
+import { WalSync } from "./wal-sync.ts";
 
 /**
  * What a transaction's body writes through: the connection itself (one connection, used by one
@@ -72,6 +73,8 @@ export class JobStore {
   private readonly jobRows;
   private readonly attemptRows;
   private readonly eventRows;
+  /** The fsync that makes commits durable (wal-sync.ts): what `synced()` waits for. */
+  private readonly wal: WalSync;
 
   constructor(
     readonly db: Db,
@@ -131,17 +134,23 @@ export class JobStore {
     this.jobRows = new RowWriter<JobRow>(db, jobs);
     this.attemptRows = new RowWriter<AttemptRow>(db, attempts);
     this.eventRows = new RowWriter<JobEventRow>(db, jobEvents);
+    this.wal = WalSync.open(db.$client.filename);
   }
 
-  /** `transact`, with the commit fsynced (synchronous = FULL): for what a client is told is done. */
-  private durably<T>(fn: (tx: Tx) => T): T {
-    const sqlite = this.db.$client;
-    sqlite.prepare("PRAGMA synchronous = FULL").run();
-    try {
-      return this.transact(fn);
-    } finally {
-      sqlite.prepare("PRAGMA synchronous = NORMAL").run();
-    }
+  /**
+   * Resolves once every commit made so far is on disk (an fsync of the WAL on Bun's I/O threads,
+   * shared by the callers that arrive while one runs). Every commit is made at `synchronous =
+   * NORMAL`: a crash of the daemon loses none, a power loss may lose the last ones. What a client
+   * is told is done (a submission, a cancel) waits for this before the answer (invariant 1).
+   */
+  synced(): Promise<void> {
+    return this.wal.sync();
+  }
+
+  /** Closes the connection (its statements finalized, the file released at once). */
+  close(): void {
+    this.wal.close();
+    this.db.$client.close(true);
   }
 
   /** Runs `fn` in a transaction, then publishes the status changes it made (none if it failed). */
@@ -202,9 +211,13 @@ export class JobStore {
     });
   }
 
-  /** Inserts an accepted job (PENDING) with its first event; returns the stored row. */
+  /**
+   * Inserts an accepted job (PENDING) with its first event; returns the stored row. Committed at
+   * once (the scheduler may claim it now); on disk once `synced()` resolves: await it before the
+   * client is told.
+   */
   insert(values: Omit<NewJobRow, "status" | "id">): JobRow {
-    return this.durably(() => {
+    return this.transact(() => {
       const id = this.jobRows.insert({ ...values, status: JobStatus.PENDING });
       // Read back rather than built here: the row as stored, with the schema's defaults.
       const row = this.byId.get({ id })!;
@@ -538,9 +551,10 @@ export class JobStore {
    * Cancels a job: a waiting one is REVOKED at once; a running one is REVOKED in the store first
    * (so it never starts again, even if the daemon dies before the kill), and the caller kills it.
    * Terminal jobs are left as they are. Returns the row after the call and whether it was running.
+   * On disk once `synced()` resolves: await it before the client is told.
    */
   revoke(uuid: string): { job: JobRow; wasRunning: boolean } | null {
-    return this.durably((tx) => {
+    return this.transact((tx) => {
       const job = tx.select().from(jobs).where(eq(jobs.uuid, uuid)).get();
       if (!job) return null;
       if (isTerminal(job.status)) return { job, wasRunning: false };

@@ -89,9 +89,9 @@ export function registerControlRoutes(app: OpenAPIHono, deps: ApiDeps): void {
         },
       },
     }),
-    (c) => {
+    async (c) => {
       const { uuid } = c.req.valid("param");
-      const job = deps.scheduler.cancel(uuid);
+      const job = await deps.scheduler.cancel(uuid);
       if (!job) throw notFound(`Job '${uuid}' does not exist`);
       if (job.status !== JobStatus.REVOKED) {
         throw new ApiError(

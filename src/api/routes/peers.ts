@@ -197,8 +197,8 @@ function registerSignedRoutes(app: OpenAPIHono, federation: Federation): void {
   );
   app.post("/federation/jobs/:uuid/attempts/:n/spawn", async (c) => {
     const { seq, spec } = (await c.req.json()) as { seq: number; spec: ChildSpec };
-    return fenced(c, () => ({
-      uuid: delegator.spawn(c.req.param("uuid"), attemptOf(c), peerOf(c), seq, spec),
+    return fenced(c, async () => ({
+      uuid: await delegator.spawn(c.req.param("uuid"), attemptOf(c), peerOf(c), seq, spec),
     }));
   });
   app.post("/federation/jobs/:uuid/attempts/:n/wait", async (c) => {

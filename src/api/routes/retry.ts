@@ -45,10 +45,10 @@ export function registerRetryRoute(app: OpenAPIHono, deps: ApiDeps): void {
         507: envelopeOf("The data disk is full or under MIN_FREE_DISK"),
       },
     }),
-    (c) => {
+    async (c) => {
       const { uuid } = c.req.valid("param");
       try {
-        const job = deps.retries.retry(uuid);
+        const job = await deps.retries.retry(uuid);
         return c.json(
           {
             uuid: job.uuid,

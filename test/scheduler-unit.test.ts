@@ -19,6 +19,9 @@ import { JobStore } from "../src/store/job-store.ts";
 import { jobValues } from "./helpers/job-values.ts";
 import { eventually } from "./helpers/procs.ts";
 
+/** The process group every fake child says it leads. */
+const FAKE_PGID = 4242;
+
 /** One attempt the scheduler started: the test plays the child (messages, end). */
 class FakeChild {
   readonly replies: Reply[] = [];
@@ -31,7 +34,7 @@ class FakeChild {
       this.resolve = resolve;
     });
     this.handle = {
-      pgid: Promise.resolve(0),
+      pgid: Promise.resolve(FAKE_PGID),
       kill: (cause) => {
         this.killedFor = cause;
         this.end(cause === "revoked" ? "revoked" : "signal");
@@ -158,6 +161,25 @@ describe("scheduler with a fake runner", () => {
     p.end("success");
     expect((await childOf(later.uuid)).jobId).toBe(later.uuid);
     expect(statusOf(parent.uuid)).toBe(JobStatus.SUCCESS);
+  });
+
+  test("a short job's process group is stored with its outcome; a job still running after 1 s gets it then", async () => {
+    const { store, scheduler, statusOf, childOf } = setup([slot("cpu-0", "cpu")]);
+    const short = store.insert(jobValues());
+    const long = store.insert(jobValues());
+    scheduler.start();
+    (await childOf(short.uuid)).end("success");
+    expect(await eventually(() => statusOf(short.uuid) === JobStatus.SUCCESS, 2000)).toBe(true);
+    expect(store.attemptsOf(short.id)[0]).toMatchObject({ exitCause: "success", pgid: FAKE_PGID });
+
+    const running = await childOf(long.uuid);
+    await Bun.sleep(200);
+    expect(store.attemptsOf(long.id)[0]).toMatchObject({ endedAt: null, pgid: null });
+    expect(await eventually(() => store.attemptsOf(long.id)[0]!.pgid === FAKE_PGID, 2000)).toBe(true);
+    expect(store.attemptsOf(long.id)[0]!.endedAt).toBeNull();
+    running.end("success");
+    expect(await eventually(() => statusOf(long.uuid) === JobStatus.SUCCESS, 2000)).toBe(true);
+    expect(store.attemptsOf(long.id)[0]).toMatchObject({ exitCause: "success", pgid: FAKE_PGID });
   });
 
   test("an infrastructure failure on a node without gpuhigh retries on the highest tier served", async () => {

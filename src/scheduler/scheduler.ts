@@ -48,6 +48,12 @@ function inputPaths(
 
 /** Progress is written at most this often per running job; the final state is written at once. */
 const PROGRESS_FLUSH_MS = 100;
+/**
+ * A job still running this long after its start gets its process group written on its attempt
+ * row (for an operator reading the database); a shorter one's goes with its outcome, one commit
+ * fewer per job.
+ */
+const PGID_RECORD_MS = 1000;
 /** After a claim the store could not write (a full disk), the next dispatch pass comes this much later. */
 const CLAIM_RETRY_MS = 5000;
 
@@ -70,6 +76,9 @@ interface Running {
   parked: boolean;
   /** The reply that ends its waiting, held until its slot is free again. */
   resumeWith: Reply | null;
+  /** Its process group once known; null once written on the attempt row (or never known). */
+  pgid: number | null;
+  pgidTimer: ReturnType<typeof setTimeout> | null;
 }
 
 export interface QueueState {
@@ -346,6 +355,8 @@ export class Scheduler {
       waits: new Map(),
       parked: false,
       resumeWith: null,
+      pgid: null,
+      pgidTimer: null,
     };
     this.busy.set(slot.id, running);
     this.live.add(running);
@@ -393,14 +404,9 @@ export class Scheduler {
     running.child = child;
     // Known once the process runs: at once for a spawned one, a moment later for a forked one.
     void child.pgid.then((pgid) => {
-      try {
-        if (pgid > 0) this.deps.store.setPgid(attempt.id, pgid);
-      } catch (error) {
-        // Only shown in the attempt's details: the job runs on without it.
-        this.deps.logger.warn("could not record the job's process group", {
-          job: job.uuid,
-          error: String(error),
-        });
+      if (pgid > 0 && this.live.has(running)) {
+        running.pgid = pgid;
+        running.pgidTimer = setTimeout(() => this.recordPgid(running), PGID_RECORD_MS);
       }
       this.deps.logger.info("job started", {
         job: job.uuid,
@@ -411,6 +417,22 @@ export class Scheduler {
       });
     });
     void child.done.then((result) => this.finish(running, result));
+  }
+
+  /** Writes a long-running job's process group on its attempt row (PGID_RECORD_MS). */
+  private recordPgid(running: Running): void {
+    running.pgidTimer = null;
+    if (running.pgid === null) return;
+    try {
+      this.deps.store.setPgid(running.attempt.id, running.pgid);
+      running.pgid = null;
+    } catch (error) {
+      // Only shown in the attempt's details: the job runs on without it (its outcome tries again).
+      this.deps.logger.warn("could not record the job's process group", {
+        job: running.job.uuid,
+        error: String(error),
+      });
+    }
   }
 
   private onChildMessage(running: Running, message: ChildMessage): void {
@@ -486,6 +508,7 @@ export class Scheduler {
    */
   private async finish(running: Running, ended: RunResult): Promise<void> {
     if (running.flushTimer) clearTimeout(running.flushTimer);
+    if (running.pgidTimer) clearTimeout(running.pgidTimer);
     const result = await this.withDurableOutputs(running, ended);
     for (let delayMs = 1000; ; delayMs = Math.min(delayMs * 2, 30000)) {
       try {
@@ -594,6 +617,8 @@ export class Scheduler {
         peakRssKb: result.peakRssKb,
         error: result.error ?? null,
         stepsJson: JSON.stringify(progress.steps),
+        // Not written yet: a short job's goes with its end.
+        ...(running.pgid !== null ? { pgid: running.pgid } : {}),
         // Where it ran, when a stand-in slot ran it (no GPU here), then what follows it.
         note: [running.slot.fallback[running.attempt.queue], verdict.note].filter(Boolean).join("; ") || null,
       },

@@ -1,11 +1,11 @@
 // The memory watch's scan of /proc (runner/group-rss.ts), on real processes: it counts a job's
 // whole group, grandchildren included, and reads again only what may belong to a watched job.
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GroupRss, startedBetween } from "../src/runner/group-rss.ts";
 import { killGroup } from "../src/runner/kill.ts";
+import { tempDir } from "./helpers/daemon.ts";
 import { eventually, liveGroupMembers } from "./helpers/procs.ts";
 
 const HOG_MB = 48;
@@ -18,8 +18,10 @@ print("ready", os.getpgrp(), flush=True)
 time.sleep(60)`;
 
 const started: number[] = [];
+const folders: string[] = [];
 afterEach(() => {
   for (const pgid of started.splice(0)) killGroup(pgid);
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 /** A session leader (like a job) running `script`; resolves with its group once it printed "ready". */
@@ -68,7 +70,9 @@ describe("group memory scan", () => {
   });
 
   test("a process started in a watched group after the first scan is counted by a later one", async () => {
-    const flag = join(mkdtempSync(join(tmpdir(), "group-rss-")), "go");
+    const dir = tempDir("group-rss-");
+    folders.push(dir);
+    const flag = join(dir, "go");
     const pgid = await leader(
       `echo ready $$; until [ -e ${flag} ]; do sleep 0.02; done; python3 -c "$HOG" & wait`,
       { HOG },

@@ -19,8 +19,18 @@ export interface TestDaemon extends Daemon, TestClient {
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
+/** Every folder tempDir made in this test process (removeTempDirs: once every test has run). */
+const madeFolders: string[] = [];
+
+/** Removes what tempDir made, whatever each test did with it (test/helpers/after-all.ts). */
+export function removeTempDirs(): void {
+  for (const dir of madeFolders.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 export function tempDir(prefix = "pxs-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeFolders.push(dir);
+  return dir;
 }
 
 export async function startTestDaemon(

@@ -44,12 +44,17 @@ async function submitScript(
   return body.uuid;
 }
 
-/** The process group the daemon recorded for attempt `n` of a job. */
-function pgidOf(d: TestDaemon, uuid: string, n = 1): number {
-  const job = d.store.get(uuid)!;
-  const attempt = d.store.attemptsOf(job.id)[n - 1]!;
-  expect(attempt.pgid).toBeGreaterThan(1);
-  return attempt.pgid!;
+/**
+ * The process group the daemon recorded for attempt `n` of a job: with its end, or once it has
+ * run for a second.
+ */
+async function pgidOf(d: TestDaemon, uuid: string, n = 1): Promise<number> {
+  const recorded = () => {
+    const job = d.store.get(uuid)!;
+    return d.store.attemptsOf(job.id)[n - 1]?.pgid ?? 0;
+  };
+  expect(await eventually(() => recorded() > 1, 5000)).toBe(true);
+  return recorded();
 }
 
 /** Reads "<script pid> <grandchild pid>" that the scripts below write first. */
@@ -92,7 +97,7 @@ describe("limits and abnormal ends", () => {
     expect(elapsed).toBeLessThan(10000);
 
     const pids = pidsWritten(join(d.dataDir, "jobs", uuid, "outputs", "pids.txt"));
-    const pgid = pgidOf(d, uuid);
+    const pgid = await pgidOf(d, uuid);
     expect(pgid).toBe(pids.script);
     expect(await eventually(() => isGone(pids.script) && isGone(pids.grandchild), 5000)).toBe(true);
     expect(await eventually(() => liveGroupMembers(pgid).length === 0, 5000)).toBe(true);
@@ -105,7 +110,8 @@ describe("limits and abnormal ends", () => {
     expect(details.result).toBe("done");
     const pids = pidsWritten(join(d.dataDir, "jobs", uuid, "outputs", "pids.txt"));
     expect(await eventually(() => isGone(pids.grandchild), 5000)).toBe(true);
-    expect(await eventually(() => liveGroupMembers(pgidOf(d, uuid)).length === 0, 5000)).toBe(true);
+    const pgid = await pgidOf(d, uuid);
+    expect(await eventually(() => liveGroupMembers(pgid).length === 0, 5000)).toBe(true);
   });
 
   test("process.exit(3) ends FAILURE saying it exited with code 3", async () => {
@@ -297,7 +303,7 @@ describe("restart", () => {
       const uuid = await submitScript(d1, interruptible);
       const firstPid = await firstAttemptPid(dataDir, uuid);
       groupsToSweep.push(firstPid);
-      const pgid = pgidOf(d1, uuid);
+      const pgid = await pgidOf(d1, uuid);
 
       await d1.stop(200);
       // The stop killed what outlived the grace period...

@@ -210,6 +210,7 @@ describe("scheduler with a fake runner", () => {
     expect(store.attemptsOf(job.id)[0]).toMatchObject({
       exitCause: "stopped",
       error: "the daemon stopped while the job ran; it runs again",
+      pgid: FAKE_PGID, // written with the interrupted end, as with any end
     });
   });
 

@@ -594,7 +594,12 @@ export class Scheduler {
         lostBefore: 0,
         maxLost: this.deps.limits.maxLostAttempts,
       });
-      this.deps.store.requeueAttempt(running.attempt.id, verdict.note ?? INTERRUPTED);
+      this.deps.store.requeueAttempt(
+        running.attempt.id,
+        verdict.note ?? INTERRUPTED,
+        "stopped",
+        running.pgid ?? undefined,
+      );
       return;
     }
     const { limits } = this.deps;

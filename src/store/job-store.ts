@@ -481,18 +481,18 @@ export class JobStore {
   }
 
   /** Closes the job's current attempt as interrupted: `lost` (found after a crash) or `stopped`. */
-  private closeLost(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
+  private closeLost(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost", pgid?: number): void {
     if (job.currentAttemptId === null) return;
     this.attemptRows.update(
-      { endedAt: Date.now(), exitCause: cause, error: reason },
+      { endedAt: Date.now(), exitCause: cause, error: reason, ...(pgid !== undefined ? { pgid } : {}) },
       '"id" = ? AND "ended_at" IS NULL',
       job.currentAttemptId,
     );
   }
 
   /** Ends the job's current attempt as interrupted and puts the job back to waiting, keeping its place. */
-  private requeueTx(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost"): void {
-    this.closeLost(job, reason, cause);
+  private requeueTx(job: JobRow, reason: string, cause: "lost" | "stopped" = "lost", pgid?: number): void {
+    this.closeLost(job, reason, cause, pgid);
     this.move(job, JobStatus.PENDING, job.currentAttemptId, reason, {
       currentAttemptId: null,
       progress: null,
@@ -626,11 +626,17 @@ export class JobStore {
    * Fenced: puts the job of a still-current attempt back to waiting, the attempt ended `stopped` (a
    * stop interrupted it) or `lost` (a peer's lease expired, or the peer restarted).
    */
-  requeueAttempt(attemptId: number, reason: string, cause: "stopped" | "lost" = "stopped"): boolean {
+  requeueAttempt(
+    attemptId: number,
+    reason: string,
+    cause: "stopped" | "lost" = "stopped",
+    /** The attempt's process group, when not written yet (as AttemptEnd.pgid). */
+    pgid?: number,
+  ): boolean {
     return this.transact(() => {
       const job = this.byCurrentAttempt.get({ attempt: attemptId });
       if (!job || job.status !== JobStatus.STARTED) return false;
-      this.requeueTx(job, reason, cause);
+      this.requeueTx(job, reason, cause, pgid);
       return true;
     });
   }

@@ -29,8 +29,8 @@ export const fsyncAsync: (fd: number) => Promise<void> = promisify(fsync);
 
 /**
  * fdatasync on Bun's I/O threads: the data and what reading it back needs (the size), not the
- * times. What SQLite itself calls to flush its WAL; a full fsync also wrote the file's new mtime
- * to the file system's journal at every flush.
+ * times (a full fsync would also journal the file's new mtime at every flush): for the store's WAL
+ * file, whose name is made durable once when it is opened (store/wal-sync.ts).
  */
 export const fdatasyncAsync: (fd: number) => Promise<void> = promisify(fdatasync);
 

@@ -138,7 +138,7 @@ export class JobStore {
   }
 
   /**
-   * Resolves once every commit made so far is on disk (an fsync of the WAL on Bun's I/O threads,
+   * Resolves once every commit made so far is on disk (an fdatasync of the WAL on Bun's I/O threads,
    * shared by the callers that arrive while one runs). Every commit is made at `synchronous =
    * NORMAL`: a crash of the daemon loses none, a power loss may lose the last ones. What a client
    * is told is done (a submission, a cancel) waits for this before the answer (invariant 1).

@@ -241,13 +241,13 @@ export async function run(argv: string[]): Promise<number> {
       rootLabel(options.script, definition.config.entrypoint),
       (uuid, queue) => {
         if (served.has(queue)) return false;
-        queueMicrotask(() => scheduler.cancel(uuid));
+        queueMicrotask(() => scheduler.revoke(uuid));
         return true;
       },
     );
     onSigint = () => {
       interrupted = true;
-      if (rootUuid) scheduler.cancel(rootUuid);
+      if (rootUuid) scheduler.revoke(rootUuid);
     };
     scheduler.start();
 
@@ -276,7 +276,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     for (const warning of submitted.warnings) say(`pixyz-scheduler run: ${warning}`);
     rootUuid = submitted.job.uuid;
-    if (interrupted) scheduler.cancel(rootUuid);
+    if (interrupted) scheduler.revoke(rootUuid);
     await settled;
     const root = store.get(rootUuid)!;
     report.close();

@@ -27,6 +27,11 @@ export interface Submission {
    * client that saw no answer left no job behind and can send it again without a duplicate.
    */
   stillWanted?: () => boolean;
+  /**
+   * Called with the stored row before the job can start (submit resolves only once its commit is
+   * on disk, by when a short job may have ended): whoever follows the job registers it here.
+   */
+  onStored?: (job: JobRow) => void;
 }
 
 export interface UploadLimits {
@@ -112,6 +117,7 @@ export class JobService {
         }),
       );
       stored = true;
+      submission.onStored?.(job);
       this.logger.info("job accepted", {
         job: uuid,
         process: definition.process,

@@ -48,7 +48,7 @@ export interface ExecutionDeps {
   store: JobStore;
   folders: JobFolders;
   jobs: Pick<JobService, "submit">;
-  scheduler: Pick<Scheduler, "cancel" | "slots" | "runningOn" | "notify">;
+  scheduler: Pick<Scheduler, "revoke" | "slots" | "runningOn" | "notify">;
   table: PeerTable;
   client: PeerClient;
   bus: EventBus;
@@ -79,7 +79,7 @@ export class Executions {
   /** Drops the delegated jobs a previous life of this daemon had taken, then starts its timers. */
   start(leaseTtlMs: number): void {
     this.leaseTtlMs = leaseTtlMs;
-    for (const job of this.deps.store.unfinishedFrom(this.deps.nodeId)) this.deps.scheduler.cancel(job.uuid);
+    for (const job of this.deps.store.unfinishedFrom(this.deps.nodeId)) this.deps.scheduler.revoke(job.uuid);
     this.timers.push(setInterval(() => void this.renewAll(leaseTtlMs), Math.max(500, leaseTtlMs / 3)));
     this.timers.push(setInterval(() => void this.forwardLogs(), LOG_FORWARD_MS));
     for (const timer of this.timers) timer.unref();
@@ -250,10 +250,14 @@ export class Executions {
         scriptFile: offer.job.scriptFile,
         inputFile: offer.job.inputFile,
         originNode: offer.origin.nodeId,
+        // Followed from before it can start: a short job ends before submit resolves (its events,
+        // its end, and its script's first requests all look the execution up by the local job).
+        onStored: (stored) => {
+          execution.localUuid = stored.uuid;
+          if (!execution.ended) this.byLocal.set(stored.uuid, execution);
+        },
       });
-      execution.localUuid = job.uuid;
       if (execution.ended) return; // handed back while it was submitted: it stays waiting here
-      this.byLocal.set(job.uuid, execution);
       logger.info("delegated job accepted", {
         job: offer.uuid,
         local: job.uuid,
@@ -515,7 +519,7 @@ export class Executions {
   private drop(execution: Execution, why: string): void {
     execution.ended = true;
     this.forget(execution);
-    if (execution.localUuid) this.deps.scheduler.cancel(execution.localUuid);
+    if (execution.localUuid) this.deps.scheduler.revoke(execution.localUuid);
     this.deps.logger.warn("delegated job dropped", {
       job: execution.offer.uuid,
       local: execution.localUuid,

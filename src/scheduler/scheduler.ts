@@ -792,22 +792,26 @@ export class Scheduler {
   }
 
   /**
-   * Cancels a job (idempotent): REVOKED in the store first, so it never starts again even if the
-   * daemon dies now; then its process tree is killed if it runs here. Resolves once the change is
-   * on disk (the client is told next). Null when the job is unknown.
+   * Cancels a job for a client: `revoke`, then resolves once the change is on disk (the client is
+   * told next).
    */
   async cancel(uuid: string): Promise<JobRow | null> {
-    const job = this.revokeTree(uuid);
+    const job = this.revoke(uuid);
     await this.deps.store.synced();
     return job;
   }
 
-  private revokeTree(uuid: string): JobRow | null {
+  /**
+   * Cancels a job (idempotent): REVOKED in the store first, so it never starts again even if the
+   * daemon dies now; then its process tree is killed if it runs here. Null when the job is unknown.
+   * Not waiting for the disk: for callers that tell no client (a dropped delegation, a local run).
+   */
+  revoke(uuid: string): JobRow | null {
     const revoked = this.deps.store.revoke(uuid);
     if (!revoked) return null;
     // Cancelling a parent cancels what it started and is still waiting or running.
     for (const child of this.deps.store.childrenOf(uuid))
-      if (!isTerminal(child.status)) this.revokeTree(child.uuid);
+      if (!isTerminal(child.status)) this.revoke(child.uuid);
     if (revoked.wasRunning) {
       for (const running of this.live) {
         if (running.job.uuid === uuid) running.child?.kill("revoked");

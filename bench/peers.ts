@@ -19,9 +19,10 @@
 //   the floor and the peers use it too), no-op TS jobs and no-op Python jobs (pixyz_worker style),
 //   4 submissions in flight, and single jobs on the idle daemon (POST to the first GET that reads
 //   SUCCESS, 2 ms polling; then as many watched through GET /events?job=, as the CLI's watch
-//   does: POST to the stream's end); then a second daemon with the opt-in JOBS_PER_CHILD=<--jobs-per-child>
-//   (default 100; 0 skips it), TS jobs only: one warm harness runs many jobs, as Celery's prefork
-//   pool does (the default, one process per job, is the first daemon).
+//   does: POST to the stream's end); then a second daemon with the opt-in
+//   JOBS_PER_CHILD=<--jobs-per-child> (default 100; 0 skips it), TS jobs only: one warm harness
+//   runs many jobs, as Celery's prefork pool does (the default, one process per job, is the first
+//   daemon).
 // - idle footprint: the sum of RSS (and of PSS) of the daemon and every process it started (its
 //   node marker PIXYZ_NODE, or below it by parent pid) against redis-server + each Celery main
 //   process + its pool; 1 s after start before any job, and --idle-wait seconds after the load

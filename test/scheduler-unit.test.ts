@@ -4,7 +4,12 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { workerDefaults } from "../src/daemon/engine.ts";
+import { JobService } from "../src/daemon/job-service.ts";
 import { EventBus } from "../src/events/bus.ts";
+import { compileJob } from "../src/jobs/compile.ts";
 import type { ExitCause } from "../src/jobs/policy.ts";
 import { JobStatus } from "../src/jobs/states.ts";
 import { silentLogger } from "../src/log/logger.ts";
@@ -14,8 +19,10 @@ import { Scheduler } from "../src/scheduler/scheduler.ts";
 import type { Slot } from "../src/scheduler/slots.ts";
 import type { ChildMessage, Reply } from "../src/sdk/protocol.ts";
 import { syncTree } from "../src/storage/fsync.ts";
+import { JobFolders } from "../src/storage/job-folders.ts";
 import { openDatabase } from "../src/store/db.ts";
 import { JobStore } from "../src/store/job-store.ts";
+import { tempDir } from "./helpers/daemon.ts";
 import { jobValues } from "./helpers/job-values.ts";
 import { eventually } from "./helpers/procs.ts";
 
@@ -180,6 +187,52 @@ describe("scheduler with a fake runner", () => {
     running.end("success");
     expect(await eventually(() => statusOf(long.uuid) === JobStatus.SUCCESS, 2000)).toBe(true);
     expect(store.attemptsOf(long.id)[0]).toMatchObject({ exitCause: "success", pgid: FAKE_PGID });
+  });
+
+  test("a submission's job may end before its flush: whoever follows it is told at the store, first", async () => {
+    const { store, scheduler, statusOf, childOf, children } = setup([slot("cpu-0", "cpu")]);
+    scheduler.start();
+    const folders = new JobFolders(tempDir());
+    // The commit's flush held until the job has ended (a slow disk, a no-op job).
+    const flushed = Promise.withResolvers<void>();
+    const jobs = new JobService(
+      { insert: (values) => store.insert(values), synced: () => flushed.promise },
+      folders,
+      scheduler,
+      silentLogger,
+      "node",
+      {
+        maxUploadBytes: 1e9,
+        minFreeDiskBytes: 0,
+        idleTimeoutMs: 0,
+        archive: { maxEntries: 1, maxBytes: 1, maxRatio: 1, minFreeDisk: 0 },
+      },
+    );
+    const stage = folders.stage(randomUUID());
+    const source = "export async function main() { return 1; }";
+    writeFileSync(join(stage.scriptDir, "job.ts"), source);
+    const seen: string[] = [];
+    const submitted = jobs.submit(stage, {
+      definition: compileJob(
+        { script: { process: "custom", source, fileName: "job.ts" }, name: null, params: {}, config: {} },
+        workerDefaults({ defaultTimeLimitS: 60 }),
+      ),
+      scriptFile: "job.ts",
+      inputFile: null,
+      // Told before the job can start: no attempt of it yet.
+      onStored: (job) => seen.push(`${job.uuid} ${statusOf(job.uuid)} ${children.length}`),
+    });
+    (await childOf(stage.uuid)).end("success");
+    expect(seen).toEqual([`${stage.uuid} PENDING 0`]);
+    expect(await eventually(() => statusOf(stage.uuid) === JobStatus.SUCCESS, 2000)).toBe(true);
+    let answered = false;
+    void submitted.then(() => {
+      answered = true;
+    });
+    await Bun.sleep(20);
+    expect(answered).toBe(false); // the client is told only once the commit is on disk
+    flushed.resolve();
+    expect((await submitted).job.uuid).toBe(stage.uuid);
   });
 
   test("an infrastructure failure on a node without gpuhigh retries on the highest tier served", async () => {

@@ -13,8 +13,11 @@ interface Watched {
 
 export class MemoryWatch {
   private readonly watched = new Map<number, Watched>();
-  /** Made when the timer starts: a scan cache held while idle would be stale by the next job. */
-  private scan = new GroupRss();
+  /**
+   * Made when the timer starts and dropped when it stops: a scan cache held while idle would be
+   * stale by the next job.
+   */
+  private scan: GroupRss | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
 
   /** Watches process group `pgid`, which leads its own session; `limitKb` 0 means measure only. */
@@ -32,11 +35,13 @@ export class MemoryWatch {
     if (this.watched.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
+      this.scan = null;
     }
     return entry && entry.peakKb > 0 ? entry.peakKb : null;
   }
 
   sample(): void {
+    this.scan ??= new GroupRss();
     const totals = this.scan.measure(this.watched);
     for (const [pgid, entry] of this.watched) {
       const rss = totals.get(pgid) ?? 0;

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readSse } from "../src/cli/client/sse.ts";
 
 export const ROOT = join(import.meta.dir, "..");
 export const BINARY = join(ROOT, "dist/pixyz-scheduler");
@@ -283,10 +284,11 @@ export function client(url: string, script: File) {
      */
     async watch(uuid: string): Promise<string> {
       const res = await fetch(`${url}/events?job=${uuid}`, { headers });
-      const text = await res.text();
-      const end = text.lastIndexOf("event: end\ndata: ");
-      if (end < 0) throw new Error(`the event stream of ${uuid} ended without its end: ${text.slice(-200)}`);
-      return (JSON.parse(text.slice(end + 17).split("\n", 1)[0]!) as { status: string }).status;
+      if (!res.ok || !res.body) throw new Error(`GET /events?job=${uuid} answered ${res.status}`);
+      for await (const event of readSse(res.body)) {
+        if (event.event === "end") return (JSON.parse(event.data) as { status: string }).status;
+      }
+      throw new Error(`the event stream of ${uuid} ended without its end event`);
     },
     /** Jobs waiting or running, every queue together (`GET /queues`: counts, no rows listed). */
     async unfinished(): Promise<number> {

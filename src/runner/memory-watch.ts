@@ -14,8 +14,8 @@ interface Watched {
 export class MemoryWatch {
   private readonly watched = new Map<number, Watched>();
   /**
-   * Made when the timer starts and dropped when it stops: a scan cache held while idle would be
-   * stale by the next job.
+   * Made by the first sample and dropped when the timer stops: a scan cache held while idle would
+   * be stale by the next job.
    */
   private scan: GroupRss | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -23,9 +23,7 @@ export class MemoryWatch {
   /** Watches process group `pgid`, which leads its own session; `limitKb` 0 means measure only. */
   watch(pgid: number, limitKb: number, onExceeded: (rssKb: number) => void): void {
     this.watched.set(pgid, { limitKb, peakKb: 0, onExceeded });
-    if (this.timer) return;
-    this.scan = new GroupRss();
-    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.timer ??= setInterval(() => this.sample(), SAMPLE_MS);
   }
 
   /** Stops watching; returns the peak seen (KB), or null when no sample was taken. */

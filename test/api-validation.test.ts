@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
+import {
+  scriptFile,
+  stagedUploads,
+  startTestDaemon,
+  type TestDaemon,
+  TOKEN,
+  tempDir,
+} from "./helpers/daemon.ts";
 
 const MAIN = "export async function main(ctx, params) { return { ok: true, params }; }";
 const UNKNOWN_UUID = "0b8e5b9a-2c4d-4f6e-9a1b-3c5d7e9f1a2b";
@@ -388,7 +395,7 @@ describe("a rejected submission leaves nothing behind", () => {
     for (const fields of refusals) expect((await d.submit(fields)).status).toBe(400);
     expect(readdirSync(jobsDir).sort()).toEqual(foldersBefore);
     expect(foldersBefore).toContain(".staging");
-    expect(readdirSync(join(jobsDir, ".staging"))).toEqual([]);
+    expect(stagedUploads(d.dataDir)).toEqual([]);
     expect(await jobCount()).toBe(countBefore);
   });
 });

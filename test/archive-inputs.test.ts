@@ -6,7 +6,7 @@ import { existsSync, lstatSync, readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { strToU8, type Zippable, zipSync } from "fflate";
 import { pack } from "tar-stream";
-import { scriptFile, startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
+import { scriptFile, stagedUploads, startTestDaemon, type TestDaemon } from "./helpers/daemon.ts";
 
 let d: TestDaemon;
 beforeAll(async () => {
@@ -72,7 +72,7 @@ async function expectRefused(file: File, ...words: string[]) {
   const { res, body } = await submitInput(file);
   expect(res.status).toBe(400);
   for (const word of words) expect(body.detail!.details).toContain(word);
-  expect(readdirSync(join(d.dataDir, "jobs", ".staging"))).toEqual([]);
+  expect(stagedUploads(d.dataDir)).toEqual([]);
   expect(jobDirs()).toEqual(before);
   return body.detail!.details;
 }

@@ -2,21 +2,12 @@
 // and jobs that could leak subscriptions, write outside a job's folder, answer 500 for bad input,
 // hold a slot for good, or grow the daemon's memory without bound.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import {
-  existsSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { strToU8, zipSync } from "fflate";
 import { pack } from "tar-stream";
 import { newSink, pump } from "../src/runner/output-pump.ts";
-import { scriptFile, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
+import { scriptFile, stagedUploads, startTestDaemon, type TestDaemon, tempDir } from "./helpers/daemon.ts";
 import { eventually } from "./helpers/procs.ts";
 
 const uuidOf = async (res: Response) => ((await res.json()) as { uuid: string }).uuid;
@@ -112,7 +103,7 @@ describe("archive inputs", () => {
     const res = await d.submit({ script: scriptFile(SLEEPER), file: new File([archive], "chain.tar") });
     expect(res.status).toBe(400);
     expect(existsSync(join(d.dataDir, "escaped"))).toBe(false);
-    expect(readdirSync(join(d.dataDir, "jobs", ".staging"))).toEqual([]);
+    expect(stagedUploads(d.dataDir)).toEqual([]);
   });
 
   test("a damaged zip (central directory, local header) answers 400, not 500", async () => {

@@ -208,7 +208,7 @@ describe("scheduler with a fake runner", () => {
         archive: { maxEntries: 1, maxBytes: 1, maxRatio: 1, minFreeDisk: 0 },
       },
     );
-    const stage = folders.stage(randomUUID());
+    const stage = folders.stage();
     const source = "export async function main() { return 1; }";
     writeFileSync(join(stage.scriptDir, "job.ts"), source);
     const seen: string[] = [];

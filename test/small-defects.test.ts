@@ -2,7 +2,7 @@
 // child processes): every bad input gets a clear 4xx (or 507) that says what to fix, loses nothing
 // and leaves no staging folder behind.
 import { afterAll, beforeAll, describe, expect, spyOn, test } from "bun:test";
-import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -10,7 +10,14 @@ import { unzipSync, zipSync } from "fflate";
 import { pack } from "tar-stream";
 import { loadConfig } from "../src/config/config.ts";
 import * as disk from "../src/storage/disk.ts";
-import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
+import {
+  scriptFile,
+  stagedUploads,
+  startTestDaemon,
+  type TestDaemon,
+  TOKEN,
+  tempDir,
+} from "./helpers/daemon.ts";
 import { eventually } from "./helpers/procs.ts";
 
 const ORIGIN = "http://dashboard.lan:8080";
@@ -22,7 +29,7 @@ afterAll(() => d.close());
 
 const QUICK = "export function main() { return 1; }";
 const uuidOf = async (res: Response) => ((await res.json()) as { uuid: string }).uuid;
-const staged = () => readdirSync(join(d.dataDir, "jobs", ".staging"));
+const staged = () => stagedUploads(d.dataDir);
 const jobCount = async () => ((await (await d.api("/jobs")).json()) as { jobs: unknown[] }).jobs.length;
 
 /** Asserts an error answer in the envelope with `status`; returns its `details` text. */

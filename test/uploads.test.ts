@@ -6,7 +6,14 @@ import { readdirSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { SMALL_PART_BYTES } from "../src/storage/multipart.ts";
 import { FROM_SOURCE } from "./helpers/cli.ts";
-import { scriptFile, startTestDaemon, type TestDaemon, TOKEN, tempDir } from "./helpers/daemon.ts";
+import {
+  scriptFile,
+  stagedUploads,
+  startTestDaemon,
+  type TestDaemon,
+  TOKEN,
+  tempDir,
+} from "./helpers/daemon.ts";
 import { startServeProcess } from "./helpers/serve-process.ts";
 
 const SIZE_SCRIPT = `
@@ -18,7 +25,7 @@ const jobDirs = (dataDir: string) => readdirSync(join(dataDir, "jobs")).filter((
 
 /** Nothing staged, and no new job folder: what a refused or aborted upload must leave. */
 function expectNothingStored(dataDir: string, before: string[] = []): void {
-  expect(readdirSync(join(dataDir, "jobs", ".staging"))).toEqual([]);
+  expect(stagedUploads(dataDir)).toEqual([]);
   expect(jobDirs(dataDir)).toEqual(before);
 }
 
@@ -129,7 +136,7 @@ describe("limits", () => {
       expect(res.status).toBe(413);
       expect(await res.text()).toContain("MAX_UPLOAD_SIZE");
     }
-    await waitUntil(() => readdirSync(join(d.dataDir, "jobs", ".staging")).length === 0);
+    await waitUntil(() => stagedUploads(d.dataDir).length === 0);
     expectNothingStored(d.dataDir);
   });
 
@@ -171,10 +178,10 @@ describe("limits", () => {
     );
     socket.write(new Uint8Array(200 * 1024));
     // The file is being written...
-    await waitUntil(() => readdirSync(join(d.dataDir, "jobs", ".staging")).length > 0);
+    await waitUntil(() => stagedUploads(d.dataDir).length > 0);
     socket.end();
     // ...and removed with its staging folder once the connection is gone.
-    await waitUntil(() => readdirSync(join(d.dataDir, "jobs", ".staging")).length === 0);
+    await waitUntil(() => stagedUploads(d.dataDir).length === 0);
     expectNothingStored(d.dataDir);
   });
 
@@ -290,7 +297,7 @@ describe("a client that half-closes its connection", () => {
       expect(jobs.length).toBe(answered + named);
       // What was refused left no folder behind.
       expect(jobDirs(dataDir).length).toBe(jobs.length);
-      expect(readdirSync(join(dataDir, "jobs", ".staging"))).toEqual([]);
+      expect(stagedUploads(dataDir)).toEqual([]);
     } finally {
       d.proc.kill("SIGKILL");
       await d.proc.exited;

@@ -262,7 +262,7 @@ export async function run(argv: string[]): Promise<number> {
         minFreeDisk: config.minFreeDiskBytes,
       },
     });
-    const stage = folders.stage(crypto.randomUUID());
+    const stage = folders.stage();
     let inputFile: string | null = null;
     if (options.input !== null) {
       inputFile = basename(options.input);

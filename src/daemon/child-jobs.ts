@@ -117,7 +117,7 @@ export class ChildJobs {
     }
     const { config } = definition;
 
-    const stage = folders.stage(crypto.randomUUID());
+    const stage = folders.stage();
     try {
       if (scriptPath) linkOrCopy(scriptPath, join(stage.scriptDir, basename(scriptPath)));
       if (parent.inputFile) linkTree(folders.inputsDir(parent.uuid), stage.inputsDir);

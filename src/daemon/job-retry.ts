@@ -119,7 +119,7 @@ export class JobRetries {
       this.deps.defaults,
     );
 
-    const stage = folders.stage(crypto.randomUUID());
+    const stage = folders.stage();
     try {
       if (scriptPath) linkOrCopy(scriptPath, join(stage.scriptDir, basename(scriptPath)));
       if (job.inputFile) linkTree(folders.inputsDir(uuid), stage.inputsDir);

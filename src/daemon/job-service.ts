@@ -47,7 +47,7 @@ export interface UploadLimits {
 export class JobService {
   constructor(
     private readonly store: Pick<JobStore, "insert" | "synced">,
-    private readonly folders: Pick<JobFolders, "root" | "stage" | "remove">,
+    private readonly folders: Pick<JobFolders, "root" | "stage" | "remove" | "prepareStages">,
     /** Why a queue would wait (stored on the row), and the wake-up after an insert. */
     private readonly scheduler: Pick<Scheduler, "waitReason" | "notify">,
     private readonly logger: Logger,
@@ -69,7 +69,7 @@ export class JobService {
 
   /** A staging folder for one submission's files. */
   openStage(): Stage {
-    return this.folders.stage(crypto.randomUUID());
+    return this.folders.stage();
   }
 
   /** Accepts the staged submission; the stage is consumed (moved into place, or removed on failure). */
@@ -142,6 +142,9 @@ export class JobService {
         this.folders.remove(uuid);
       }
       throw error;
+    } finally {
+      // The next submission's folder is made now that this one's fsyncs are done, not beside them.
+      this.folders.prepareStages();
     }
   }
 }

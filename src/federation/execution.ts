@@ -219,7 +219,7 @@ export class Executions {
   private async prepare(execution: Execution): Promise<void> {
     const { offer } = execution;
     const { client, folders, logger } = this.deps;
-    const stage = folders.stage(crypto.randomUUID());
+    const stage = folders.stage();
     try {
       // An origin that is restarting is waited for (untilReachable), as for every report.
       const list = await this.untilReachable(execution, () =>

@@ -5,14 +5,31 @@
 //   <uuid>/archives/<uuid>.zip  the zip of the outputs, built on request
 //   <uuid>/job.log         the child's stdout and stderr, all attempts
 // New jobs are assembled under .staging/<uuid> and renamed into place once validated and synced.
+// A few staging folders are made ahead of need in .staging/.ready (READY_STAGES): a submission
+// takes one with a rename instead of waiting for four mkdirs.
 import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { syncDir, syncDirAsync, syncTree } from "./fsync.ts";
 import { isOwnFile } from "./safe-path.ts";
 
+/**
+ * Staging folders kept made ahead. Four mkdirs cost a submission 0.25 to 1 ms on ext4 here, and up
+ * to 2 to 3 ms while another submission's fsync commits the journal: on an idle daemon that was the
+ * largest step between a POST's headers and its job's start. Taking one is a rename (about 0.1 ms).
+ */
+const READY_STAGES = 4;
+
 export class JobFolders {
   readonly root: string;
   readonly staging: string;
+  /** Where the staging folders made ahead wait (inside staging: cleared with it at start). */
+  private readonly readyDir: string;
+  /** uuids of staging folders made ahead, each with its inputs/, outputs/ and script/. */
+  private readonly ready: string[] = [];
+  private refilling = false;
+  /** Bumped when staging is cleared: a refill then under way keeps nothing it made before. */
+  private generation = 0;
 
   /** @param closed job folders are made 0700 (JOB_USER: only an attempt opens one, storage/job-access.ts). */
   constructor(
@@ -21,6 +38,7 @@ export class JobFolders {
   ) {
     this.root = join(dataDir, "jobs");
     this.staging = join(this.root, ".staging");
+    this.readyDir = join(this.staging, ".ready");
     mkdirSync(this.staging, { recursive: true });
   }
 
@@ -51,12 +69,19 @@ export class JobFolders {
     return join(this.archivesDir(uuid), `${uuid}.zip`);
   }
 
-  /** A fresh staging folder for a submission; `commit` moves it into place. */
-  stage(uuid: string): Stage {
+  /**
+   * A fresh staging folder under a new uuid (one made ahead when there is one); `commit` moves it
+   * into place as the job's folder.
+   */
+  stage(): Stage {
+    const made = this.takeReady();
+    const uuid = made ?? crypto.randomUUID();
     const dir = join(this.staging, uuid);
-    // One mkdir each (the staging folder exists): a recursive mkdir stats every parent first.
-    mkdirSync(dir, this.closed ? { mode: 0o700 } : undefined);
-    for (const sub of ["inputs", "outputs", "script"]) mkdirSync(join(dir, sub));
+    if (!made) {
+      // One mkdir each (the staging folder exists): a recursive mkdir stats every parent first.
+      mkdirSync(dir, this.folderMode());
+      for (const sub of STAGE_FOLDERS) mkdirSync(join(dir, sub));
+    }
     // The files were fsynced as they were written; a commit fsyncs the names: the script's, the
     // inputs' (an empty folder has none), and the three folders' in the job's own. No fsync of
     // jobs/ after the rename: the store's commit of the row that follows is fsynced, and a folder
@@ -84,6 +109,51 @@ export class JobFolders {
     };
   }
 
+  /** A folder made ahead, moved to staging under its uuid; null when none is ready (or it is gone). */
+  private takeReady(): string | null {
+    for (let uuid = this.ready.pop(); uuid !== undefined; uuid = this.ready.pop()) {
+      try {
+        renameSync(join(this.readyDir, uuid), join(this.staging, uuid));
+        return uuid;
+      } catch {
+        // removed under us (staging cleared by hand): the next one, or a folder made now
+      }
+    }
+    return null;
+  }
+
+  private folderMode(): { mode: number } | undefined {
+    return this.closed ? { mode: 0o700 } : undefined;
+  }
+
+  /**
+   * Makes staging folders ahead until READY_STAGES wait, on Bun's I/O threads. Called once a
+   * submission has its answer: made beside it, their mkdirs waited on its own fsyncs in the file
+   * system's journal (its script took 2.6 ms instead of 0.7 to be written). A failure (a full disk)
+   * leaves the pool short: stage() then makes its folder itself and reports what went wrong.
+   */
+  prepareStages(): void {
+    if (this.refilling || this.ready.length >= READY_STAGES) return;
+    this.refilling = true;
+    const generation = this.generation;
+    void (async () => {
+      try {
+        await mkdir(this.readyDir, { recursive: true });
+        while (this.ready.length < READY_STAGES && generation === this.generation) {
+          const uuid = crypto.randomUUID();
+          const dir = join(this.readyDir, uuid);
+          await mkdir(dir, this.folderMode());
+          await Promise.all(STAGE_FOLDERS.map((sub) => mkdir(join(dir, sub))));
+          if (generation === this.generation) this.ready.push(uuid);
+        }
+      } catch {
+        // stage() makes its own folder when none is ready
+      } finally {
+        this.refilling = false;
+      }
+    })();
+  }
+
   /** Removes a job's folder; returns the bytes its files took (0 when there was none). */
   remove(uuid: string): number {
     const freed = diskUsage(this.dir(uuid));
@@ -104,7 +174,7 @@ export class JobFolders {
   recoverStaging(isStored: (uuid: string) => boolean): string[] {
     const moved: string[] = [];
     for (const uuid of readdirSync(this.staging)) {
-      if (isStored(uuid) && !existsSync(this.dir(uuid))) {
+      if (uuid !== ".ready" && isStored(uuid) && !existsSync(this.dir(uuid))) {
         renameSync(join(this.staging, uuid), this.dir(uuid));
         moved.push(uuid);
       }
@@ -114,8 +184,10 @@ export class JobFolders {
     return moved;
   }
 
-  /** Removes what an interrupted submission left in staging. */
+  /** Removes what an interrupted submission left in staging (and the folders made ahead). */
   clearStaging(): void {
+    this.ready.length = 0;
+    this.generation++;
     rmSync(this.staging, { recursive: true, force: true });
     mkdirSync(this.staging, { recursive: true });
   }
@@ -143,6 +215,9 @@ export class JobFolders {
     return files.sort();
   }
 }
+
+/** What a staging folder holds from the start. */
+const STAGE_FOLDERS = ["inputs", "outputs", "script"] as const;
 
 export interface Stage {
   uuid: string;

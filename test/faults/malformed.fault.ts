@@ -10,7 +10,7 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { FROM_SOURCE } from "../helpers/cli.ts";
-import { scriptFile, TOKEN, tempDir } from "../helpers/daemon.ts";
+import { scriptFile, stagedUploads, TOKEN, tempDir } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/procs.ts";
 import { rawRequest } from "../helpers/raw-http.ts";
 import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
@@ -749,11 +749,7 @@ export async function main(ctx) {
     .map((f) => relative(dataDir, f))
     .filter((f) => f.includes(evil) && !/^jobs\/[0-9a-f-]{36}\/(script|inputs)\/[^/]+$/.test(f));
   // Aborted, stalled and refused uploads leave nothing in staging.
-  const staging = join(dataDir, "jobs", ".staging");
-  const stagingEmpty = await eventually(
-    () => !existsSync(staging) || readdirSync(staging).length === 0,
-    5000,
-  );
+  const stagingEmpty = await eventually(() => stagedUploads(dataDir).length === 0, 5000);
   const unhandled = daemon
     .log()
     .split("\n")

@@ -5,10 +5,10 @@
 // the daemon's UPLOAD_IDLE_TIMEOUT (3 s here), and nothing may be left in staging.
 
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { FROM_SOURCE } from "../helpers/cli.ts";
-import { TOKEN, tempDir } from "../helpers/daemon.ts";
+import { stagedUploads, TOKEN, tempDir } from "../helpers/daemon.ts";
 import { eventually } from "../helpers/procs.ts";
 import { type RawConnection, rawConnect } from "../helpers/raw-http.ts";
 import { type ServeProcess, startServeProcess } from "../helpers/serve-process.ts";
@@ -91,11 +91,7 @@ test("50 slowloris connections and 20 trickling uploads: other requests stay fas
     }),
   );
   // The handler of each upload has started once its staging folder exists.
-  const staging = join(dataDir, "jobs", ".staging");
-  const stagedDuring = await eventually(
-    () => existsSync(staging) && readdirSync(staging).length === UPLOADS,
-    2000,
-  );
+  const stagedDuring = await eventually(() => stagedUploads(dataDir).length === UPLOADS, 2000);
 
   // Ordinary requests, one after the other, for MEASURE_MS.
   const latencies: number[] = [];
@@ -124,10 +120,7 @@ test("50 slowloris connections and 20 trickling uploads: other requests stay fas
   for (const s of sockets) s.close();
   const lorisBytes = await Promise.all(loris.map((l) => l.sending));
   await Promise.all(uploads.map((u) => u.sending));
-  const stagingEmpty = await eventually(
-    () => !existsSync(staging) || readdirSync(staging).length === 0,
-    5000,
-  );
+  const stagingEmpty = await eventually(() => stagedUploads(dataDir).length === 0, 5000);
   const health = await daemon.api("/health");
 
   const sorted = [...latencies].sort((a, b) => a - b);

@@ -1,7 +1,7 @@
 // Starts a real daemon in this process: a real HTTP server on a loopback port, a real SQLite file
 // in a fresh temporary data folder, real child processes for jobs.
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Config, loadConfig } from "../../src/config/config.ts";
@@ -25,6 +25,16 @@ const madeFolders: string[] = [];
 /** Removes what tempDir made, whatever each test did with it (test/helpers/after-all.ts). */
 export function removeTempDirs(): void {
   for (const dir of madeFolders.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The submissions under way in a data folder's staging: the folders the daemon made ahead for the
+ * next ones (in .staging/.ready) are not counted. [] when there is no staging folder yet.
+ */
+export function stagedUploads(dataDir: string): string[] {
+  const staging = join(dataDir, "jobs", ".staging");
+  if (!existsSync(staging)) return [];
+  return readdirSync(staging).filter((name) => name !== ".ready");
 }
 
 export function tempDir(prefix = "pxs-test-"): string {

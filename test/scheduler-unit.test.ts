@@ -88,7 +88,11 @@ afterEach(async () => {
 });
 
 /** `syncOutputs`: how a finished job's outputs are fsynced (default: the real syncTree on no folder). */
-function setup(slots: Slot[], syncOutputs = (uuid: string) => syncTree(`/nonexistent/${uuid}/outputs`)) {
+function setup(
+  slots: Slot[],
+  syncOutputs = (uuid: string) => syncTree(`/nonexistent/${uuid}/outputs`),
+  warm: ConstructorParameters<typeof Scheduler>[0]["warm"] = null,
+) {
   const bus = new EventBus();
   const store = new JobStore(openDatabase(":memory:"), bus);
   const children: FakeChild[] = [];
@@ -120,7 +124,7 @@ function setup(slots: Slot[], syncOutputs = (uuid: string) => syncTree(`/nonexis
       logMaxBytes: 1e9,
     },
     bus,
-    warm: null,
+    warm,
     spawnChild: async (parent, seq, spec) =>
       store.insert(jobValues({ queue: spec.queue ?? parent.queue, parentUuid: parent.uuid, spawnSeq: seq })),
   });
@@ -130,7 +134,7 @@ function setup(slots: Slot[], syncOutputs = (uuid: string) => syncTree(`/nonexis
     expect(await eventually(() => children.filter((c) => c.jobId === uuid).length >= nth, 2000)).toBe(true);
     return children.filter((c) => c.jobId === uuid)[nth - 1]!;
   };
-  return { store, scheduler, children, statusOf, childOf };
+  return { store, scheduler, children, statusOf, childOf, bus };
 }
 
 describe("scheduler with a fake runner", () => {
@@ -168,6 +172,28 @@ describe("scheduler with a fake runner", () => {
     p.end("success");
     expect((await childOf(later.uuid)).jobId).toBe(later.uuid);
     expect(statusOf(parent.uuid)).toBe(JobStatus.SUCCESS);
+  });
+
+  test("a slot's next warm child starts once the finished job's news has had its turn at I/O", async () => {
+    const order: string[] = [];
+    const warm = {
+      fill: (slotId: string) => order.push(`fill ${slotId}`),
+      take: () => null,
+      close: () => {},
+    };
+    const { store, scheduler, childOf, bus } = setup([slot("cpu-0", "cpu")], undefined, warm);
+    bus.subscribe((event) => {
+      if (event.type !== "status" || event.to !== JobStatus.SUCCESS) return;
+      // What a watcher's stream or a poll's answer writes goes out at the next I/O turn.
+      order.push("success");
+      setImmediate(() => order.push("I/O turn"));
+    });
+    const job = store.insert(jobValues());
+    scheduler.start();
+    (await childOf(job.uuid)).end("success");
+    expect(await eventually(() => order.length === 3, 2000)).toBe(true);
+    // Started at once, the spawn held the event loop (1 to 1.5 ms) before that news went out.
+    expect(order).toEqual(["success", "I/O turn", "fill cpu-0"]);
   });
 
   test("a short job's process group is stored with its outcome; a job still running after 1 s gets it then", async () => {

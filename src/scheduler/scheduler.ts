@@ -657,7 +657,16 @@ export class Scheduler {
     // started beside the running job, it took the job's CPU (no-op TS jobs: submit -> SUCCESS
     // 1 ms slower, 15 % fewer jobs/s on 2 cores). Only while work flows (none at start, none kept
     // after WARM_IDLE without work), and never on a control slot, whose orchestrating jobs mostly wait.
-    if (running.slot.kind === "compute") this.deps.warm?.fill(running.slot.id, this.slotEnv(running.slot));
+    // After I/O, not at once: the spawn holds the event loop 1 to 1.5 ms, and the outcome's news
+    // (the watchers' end event, a poll's answer) goes out first. Queued before the dispatch below,
+    // so the slot's next job still finds the child; a pass queued earlier that gave the slot a job
+    // (started cold) leaves it without one until that job ends.
+    if (running.slot.kind === "compute") {
+      const slot = running.slot;
+      setImmediate(() => {
+        if (!this.busy.has(slot.id)) this.deps.warm?.fill(slot.id, this.slotEnv(slot));
+      });
+    }
     if (this.live.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.notify();
   }

@@ -32,6 +32,9 @@ export interface Runtime {
   sandbox?: Sandbox | null;
 }
 
+/** What a warm harness rehearses a job with: a no-op script, as a TS job's would be. */
+const REHEARSAL_SCRIPT = "export async function main(_ctx: unknown, _params: unknown) {\n  return null;\n}\n";
+
 function writeIfChanged(path: string, content: string): void {
   if (existsSync(path) && readFileSync(path, "utf8") === content) return;
   writeFileSync(path, content, { mode: 0o644 });
@@ -88,6 +91,8 @@ export function prepareRuntime(dataDir: string, interpreter: PythonInterpreter |
   const hash = createHash("sha256").update(harnessSource).digest("hex").slice(0, 12);
   const harnessPath = join(dir, `harness-${hash}.js`);
   writeIfChanged(harnessPath, harnessSource);
+  // The no-op job an idle warm harness runs before its first one (harness.ts, rehearse).
+  writeIfChanged(join(dir, "rehearsal.ts"), REHEARSAL_SCRIPT);
   makeReadable(dir);
   const compiled = Bun.main.startsWith("/$bunfs/");
   return {

@@ -10,6 +10,9 @@ type Request = Extract<ChildMessage, { req: number }>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 export class Channel {
+  /** @param muted says nothing (a rehearsal's channel, harness.ts): every line sent is dropped. */
+  constructor(private readonly muted = false) {}
+
   private nextReq = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly out = Bun.file(CHANNEL_FD);
@@ -17,6 +20,7 @@ export class Channel {
   private writing: Promise<unknown> | null = null;
 
   send(message: ChildMessage): void {
+    if (this.muted) return;
     const line = `${JSON.stringify(message)}\n`;
     // Lines stay in order: behind a write in progress, a line waits its turn.
     if (this.writing) {

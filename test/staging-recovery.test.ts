@@ -63,6 +63,7 @@ describe("staging folders made ahead", () => {
     // None before the first submission asks: the first stage is made in place.
     const first = folders.stage();
     expect(readdirSync(first.dir).sort()).toEqual(["inputs", "outputs", "script"]);
+    first.discard();
     folders.prepareStages();
     await madeAll(folders, 4);
     const made = ready(folders);
@@ -85,6 +86,28 @@ describe("staging folders made ahead", () => {
     await madeAll(folders, 4);
   });
 
+  test("none are made while a submission is under way: only once every stage taken was committed or dropped", async () => {
+    const folders = new JobFolders(tempDir());
+    const a = folders.stage();
+    const b = folders.stage();
+    folders.prepareStages();
+    await Bun.sleep(100);
+    expect(existsSync(join(folders.staging, ".ready"))).toBe(false);
+    await a.commit(false);
+    folders.prepareStages();
+    await Bun.sleep(100);
+    expect(existsSync(join(folders.staging, ".ready"))).toBe(false);
+    b.discard();
+    b.discard(); // twice: still one stage less, not two
+    const c = folders.stage();
+    folders.prepareStages();
+    await Bun.sleep(100);
+    expect(existsSync(join(folders.staging, ".ready"))).toBe(false);
+    c.discard();
+    folders.prepareStages();
+    await madeAll(folders, 4);
+  });
+
   test("closed job folders (JOB_USER) are made ahead 0700 too", async () => {
     const folders = new JobFolders(tempDir(), true);
     folders.prepareStages();
@@ -99,8 +122,11 @@ describe("staging folders made ahead", () => {
     await madeAll(folders, 4);
     rmSync(join(folders.staging, ".ready", ready(folders)[0]!), { recursive: true });
     // Whichever ones are left, each stage is a whole folder.
-    for (let i = 0; i < 5; i++)
-      expect(readdirSync(folders.stage().dir).sort()).toEqual(["inputs", "outputs", "script"]);
+    for (let i = 0; i < 5; i++) {
+      const stage = folders.stage();
+      expect(readdirSync(stage.dir).sort()).toEqual(["inputs", "outputs", "script"]);
+      stage.discard();
+    }
 
     folders.prepareStages();
     await madeAll(folders, 4);

@@ -143,7 +143,7 @@ export class JobService {
       }
       throw error;
     } finally {
-      // The next submission's folder is made now that this one's fsyncs are done, not beside them.
+      // The next submissions' folders are made now that this one's fsyncs are done, not beside them.
       this.folders.prepareStages();
     }
   }

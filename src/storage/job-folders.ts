@@ -28,6 +28,8 @@ export class JobFolders {
   /** uuids of staging folders made ahead, each with its inputs/, outputs/ and script/. */
   private readonly ready: string[] = [];
   private refilling = false;
+  /** Stages taken and not yet committed or discarded: submissions under way. */
+  private openStages = 0;
   /** Bumped when staging is cleared: a refill then under way keeps nothing it made before. */
   private generation = 0;
 
@@ -82,6 +84,12 @@ export class JobFolders {
       mkdirSync(dir, this.folderMode());
       for (const sub of STAGE_FOLDERS) mkdirSync(join(dir, sub));
     }
+    this.openStages++;
+    let open = true;
+    const close = () => {
+      if (open) this.openStages--;
+      open = false;
+    };
     // The files were fsynced as they were written; a commit fsyncs the names: the script's, the
     // inputs' (an empty folder has none), and the three folders' in the job's own. No fsync of
     // jobs/ after the rename: the store's commit of the row that follows is fsynced, and a folder
@@ -100,12 +108,17 @@ export class JobFolders {
       commit: async (inputsWritten?: boolean) => {
         await Promise.all(toSync(inputsWritten).map(syncDirAsync));
         renameSync(dir, this.dir(uuid));
+        close();
       },
       commitSync: (inputsWritten?: boolean) => {
         for (const folder of toSync(inputsWritten)) syncDir(folder);
         renameSync(dir, this.dir(uuid));
+        close();
       },
-      discard: () => rmSync(dir, { recursive: true, force: true }),
+      discard: () => {
+        close();
+        rmSync(dir, { recursive: true, force: true });
+      },
     };
   }
 
@@ -128,12 +141,14 @@ export class JobFolders {
 
   /**
    * Makes staging folders ahead until READY_STAGES wait, on Bun's I/O threads. Called once a
-   * submission has its answer: made beside it, their mkdirs waited on its own fsyncs in the file
-   * system's journal (its script took 2.6 ms instead of 0.7 to be written). A failure (a full disk)
-   * leaves the pool short: stage() then makes its folder itself and reports what went wrong.
+   * submission has its answer, and does nothing while another one is under way: made beside a
+   * submission, their mkdirs waited on its fsyncs in the file system's journal (its script took
+   * 2.6 ms instead of 0.7 to be written). So an idle daemon's next submission takes one, and under
+   * a load stages are made in place, as without this. A failure (a full disk) leaves the pool
+   * short: stage() then makes its folder itself and reports what went wrong.
    */
   prepareStages(): void {
-    if (this.refilling || this.ready.length >= READY_STAGES) return;
+    if (this.refilling || this.openStages > 0 || this.ready.length >= READY_STAGES) return;
     this.refilling = true;
     const generation = this.generation;
     void (async () => {

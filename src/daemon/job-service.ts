@@ -143,7 +143,8 @@ export class JobService {
       }
       throw error;
     } finally {
-      // The next submissions' folders are made now that this one's fsyncs are done, not beside them.
+      // The next submissions' folders are made now that this one's fsyncs are done, not beside
+      // them (and not at all while another submission is under way: JobFolders.prepareStages).
       this.folders.prepareStages();
     }
   }

@@ -115,7 +115,7 @@ describe("staging folders made ahead", () => {
     expect(statSync(folders.stage().dir).mode & 0o777).toBe(0o700);
   });
 
-  test("the next start clears them with staging; one removed by hand is skipped", async () => {
+  test("the next start clears them with staging, moving a stored job's folder found there into place; one removed by hand is skipped", async () => {
     const dataDir = tempDir();
     const folders = new JobFolders(dataDir);
     folders.prepareStages();
@@ -130,8 +130,13 @@ describe("staging folders made ahead", () => {
 
     folders.prepareStages();
     await madeAll(folders, 4);
+    // A stored job's folder found back in .ready (both of its renames undone by a power loss).
+    const stored = folders.stage();
+    writeFileSync(join(stored.scriptDir, "job.ts"), "export {};");
+    renameSync(stored.dir, join(folders.staging, ".ready", stored.uuid));
     const restarted = new JobFolders(dataDir);
-    expect(restarted.recoverStaging(() => false)).toEqual([]);
+    expect(restarted.recoverStaging((uuid) => uuid === stored.uuid)).toEqual([stored.uuid]);
+    expect(existsSync(join(restarted.dir(stored.uuid), "script", "job.ts"))).toBe(true);
     expect(readdirSync(restarted.staging)).toEqual([]);
     expect(readdirSync(restarted.stage().dir).sort()).toEqual(["inputs", "outputs", "script"]);
   });

@@ -183,15 +183,21 @@ export class JobFolders {
 
   /**
    * At start: a staged folder of a job the store knows (`isStored`) was committed, but a power loss
-   * undid its rename (commit does not fsync jobs/): it is moved into place now. Anything else there
-   * is an interrupted submission and is removed. Returns the uuids moved into place.
+   * undid its rename (commit does not fsync jobs/): it is moved into place now. Looked for in
+   * .ready too: neither the rename that took it from there nor the one that put it in place is
+   * fsynced, and a file system that keeps only the fsynced folder's own names may undo both.
+   * Anything else there is an interrupted submission (or a folder made ahead) and is removed.
+   * Returns the uuids moved into place.
    */
   recoverStaging(isStored: (uuid: string) => boolean): string[] {
     const moved: string[] = [];
-    for (const uuid of readdirSync(this.staging)) {
-      if (uuid !== ".ready" && isStored(uuid) && !existsSync(this.dir(uuid))) {
-        renameSync(join(this.staging, uuid), this.dir(uuid));
-        moved.push(uuid);
+    for (const from of [this.staging, this.readyDir]) {
+      if (!existsSync(from)) continue;
+      for (const uuid of readdirSync(from)) {
+        if (uuid !== ".ready" && isStored(uuid) && !existsSync(this.dir(uuid))) {
+          renameSync(join(from, uuid), this.dir(uuid));
+          moved.push(uuid);
+        }
       }
     }
     if (moved.length > 0) syncDir(this.root);

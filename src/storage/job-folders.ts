@@ -19,6 +19,8 @@ import { isOwnFile } from "./safe-path.ts";
  * largest step between a POST's headers and its job's start. Taking one is a rename (about 0.1 ms).
  */
 const READY_STAGES = 4;
+/** Where they wait, inside staging (so it is cleared with staging at start). */
+const READY_FOLDER = ".ready";
 
 export class JobFolders {
   readonly root: string;
@@ -40,7 +42,7 @@ export class JobFolders {
   ) {
     this.root = join(dataDir, "jobs");
     this.staging = join(this.root, ".staging");
-    this.readyDir = join(this.staging, ".ready");
+    this.readyDir = join(this.staging, READY_FOLDER);
     mkdirSync(this.staging, { recursive: true });
   }
 
@@ -194,7 +196,7 @@ export class JobFolders {
     for (const from of [this.staging, this.readyDir]) {
       if (!existsSync(from)) continue;
       for (const uuid of readdirSync(from)) {
-        if (uuid !== ".ready" && isStored(uuid) && !existsSync(this.dir(uuid))) {
+        if (uuid !== READY_FOLDER && isStored(uuid) && !existsSync(this.dir(uuid))) {
           renameSync(join(from, uuid), this.dir(uuid));
           moved.push(uuid);
         }

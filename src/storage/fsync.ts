@@ -16,8 +16,10 @@ import {
   fsyncSync,
   openSync,
   readdirSync,
+  renameSync,
+  writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 /**
@@ -57,6 +59,18 @@ export function syncDir(path: string): void {
 /** A job's error when syncTree failed on its outputs (its attempt ends `disk`, here or at its origin). */
 export function outputsNotDurable(error: unknown): string {
   return `The job's outputs could not be written to disk: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/**
+ * Writes a small file so that after a power loss it is either whole or absent (the previous
+ * content, if any): written beside it, fsynced, renamed over it, and its folder fsynced.
+ */
+export function writeFileDurably(path: string, content: string, mode: number): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, content, { mode });
+  syncDir(temporary);
+  renameSync(temporary, path);
+  syncDir(dirname(path));
 }
 
 /** fsyncs in flight at once (Bun's I/O threads): thousands of small outputs are not one long queue. */
